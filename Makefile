@@ -1,0 +1,60 @@
+# Entry points of the project. `make test` is what CI runs; `make demo` is the main job.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export JAVA_HOME := /usr/lib/jvm/temurin-25-jdk-amd64
+export PATH := $(JAVA_HOME)/bin:/opt/kata-dev-tools/bin:/usr/local/go/bin:$(HOME)/.cargo/bin:$(PATH)
+export TOOLS_DIR ?= /opt/kata-dev-tools
+export KATA_CACHE ?= $(HOME)/.cache/kata-operator
+
+ROOT := $(CURDIR)
+BUILD := $(ROOT)/build
+GUEST := $(BUILD)/guest
+MVN := $(ROOT)/mvnw -B -q -ntp
+
+.PHONY: help setup build guest kernel agent rootfs test test-java demo fmt lint clean
+
+help:
+	@echo "make setup   install build and test dependencies (Debian packages, Go test tools)"
+	@echo "make guest   build the guest kernel, agent and rootfs into build/guest/"
+	@echo "make build   compile and package the Java modules"
+	@echo "make test    setup, then everything CI runs"
+	@echo "make demo    boot a microVM and run a container in it, end to end"
+
+setup:
+	@bash scripts/setup.sh
+
+# --- guest ---------------------------------------------------------------------------------
+guest: kernel agent rootfs
+
+kernel:
+	@bash guest/kernel/build.sh $(GUEST)
+
+agent:
+	@bash guest/agent/build.sh $(GUEST)
+
+rootfs: agent
+	@bash guest/rootfs/build.sh $(GUEST)
+
+# --- Java ----------------------------------------------------------------------------------
+build:
+	$(MVN) -DskipTests package
+
+fmt:
+	$(MVN) spotless:apply
+
+lint:
+	$(MVN) -DskipTests spotless:check compile
+
+test-java: guest
+	KATA_GUEST_DIR=$(GUEST) $(MVN) verify
+
+test: setup
+	@$(MAKE) --no-print-directory test-java
+
+demo: setup guest build
+	@bash scripts/demo.sh
+
+clean:
+	rm -rf $(BUILD)
+	$(MVN) clean

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Installs what builds and tests need. Idempotent and quiet when nothing is to do.
+# Debian packages (QEMU from bookworm-backports), then Go test tools into $TOOLS_DIR.
+set -euo pipefail
+
+TOOLS_DIR=${TOOLS_DIR:-/opt/kata-dev-tools}
+log() { echo "setup: $*" >&2; }
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+
+# --- Debian packages -------------------------------------------------------
+BACKPORTS=/etc/apt/sources.list.d/bookworm-backports.sources
+if [ ! -f "$BACKPORTS" ]; then
+  log "adding bookworm-backports to apt sources"
+  $SUDO tee "$BACKPORTS" >/dev/null <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  APT_UPDATED=0
+fi
+
+# package -> apt target release ("" = default)
+PKGS=(
+  qemu-system-x86:bookworm-backports
+  linux-source-6.12:bookworm-backports
+  containerd: runc: crun: busybox-static: umoci: skopeo:
+  build-essential: bc: bison: flex: libelf-dev: libssl-dev: cpio: xz-utils: zstd:
+  iproute2: procps: psmisc: jq: socat: e2fsprogs: erofs-utils:
+  containernetworking-plugins: etcd-server: protobuf-compiler: libseccomp-dev: libcap-ng-dev:
+  pkg-config:
+)
+missing_default=(); missing_bp=()
+for p in "${PKGS[@]}"; do
+  name=${p%%:*}; rel=${p#*:}
+  if ! dpkg-query -W -f='${Status}' "$name" 2>/dev/null | grep -q "install ok installed"; then
+    if [ -n "$rel" ]; then missing_bp+=("$name"); else missing_default+=("$name"); fi
+  fi
+done
+if [ ${#missing_default[@]} -gt 0 ] || [ ${#missing_bp[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing_default[*]} ${missing_bp[*]}"
+  $SUDO apt-get update -qq
+  export DEBIAN_FRONTEND=noninteractive
+  [ ${#missing_default[@]} -eq 0 ] || $SUDO apt-get install -y -qq --no-install-recommends "${missing_default[@]}" >/dev/null
+  [ ${#missing_bp[@]} -eq 0 ] || $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports "${missing_bp[@]}" >/dev/null
+fi
+
+# --- Go test tools (never part of the product) -----------------------------
+export GOBIN="$TOOLS_DIR/bin" GOFLAGS=-mod=mod CGO_ENABLED=0
+mkdir -p "$GOBIN"
+go_tool() { # binary module@version
+  local bin=$1 mod=$2 stamp="$TOOLS_DIR/.stamp-$(echo "$2" | tr '/@' '__')"
+  [ -x "$GOBIN/$bin" ] && [ -f "$stamp" ] && return 0
+  log "go install $mod"
+  go install "$mod" && touch "$stamp"
+}
+go_tool containerd github.com/containerd/containerd/v2/cmd/containerd@v2.2.7
+go_tool ctr github.com/containerd/containerd/v2/cmd/ctr@v2.2.7
+go_tool containerd-shim-runc-v2 github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@v2.2.7
+go_tool crictl sigs.k8s.io/cri-tools/cmd/crictl@v1.36.0
