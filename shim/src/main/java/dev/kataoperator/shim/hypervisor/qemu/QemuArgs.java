@@ -1,0 +1,216 @@
+package dev.kataoperator.shim.hypervisor.qemu;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
+
+/**
+ * QEMU's command line as small typed groups, each turning itself into arguments. Values that reach
+ * QEMU's option parser are checked here once: a comma inside a value would start a new option.
+ */
+public final class QemuArgs {
+  private QemuArgs() {}
+
+  private static final Pattern SAFE = Pattern.compile("[A-Za-z0-9_./@:+=-]*");
+
+  /** One argument group. */
+  public sealed interface Arg
+      permits Machine,
+          Accel,
+          Cpu,
+          Memory,
+          Smp,
+          Kernel,
+          Qmp,
+          SerialLog,
+          VirtioSerialPort,
+          NinePShare,
+          VirtioFsShare,
+          TapNic,
+          Rng,
+          Flags {
+    List<String> args();
+  }
+
+  /** Builds {@code key=value,...} after checking every value. */
+  static String props(String first, Map<String, String> props) {
+    var sb = new StringBuilder(check(first));
+    props.forEach((k, v) -> sb.append(',').append(k).append('=').append(check(v)));
+    return sb.toString();
+  }
+
+  static String check(String value) {
+    if (!SAFE.matcher(value).matches()) {
+      throw new IllegalArgumentException("unsafe character in QEMU option value: " + value);
+    }
+    return value;
+  }
+
+  static Map<String, String> map(String... kv) {
+    var m = new LinkedHashMap<String, String>();
+    for (int i = 0; i < kv.length; i += 2) {
+      m.put(kv[i], kv[i + 1]);
+    }
+    return m;
+  }
+
+  /** Machine type; {@code pc} with the options that make it boot fast. */
+  public record Machine(String type) implements Arg {
+    public List<String> args() {
+      return List.of("-machine", props(type, map("graphics", "off")));
+    }
+  }
+
+  public record Accel(String name) implements Arg {
+    public List<String> args() {
+      return List.of("-accel", check(name));
+    }
+  }
+
+  public record Cpu(String model) implements Arg {
+    public List<String> args() {
+      return List.of("-cpu", check(model));
+    }
+  }
+
+  /**
+   * Guest RAM. A shared memfd backend is what vhost-user devices (virtio-fs) need to map guest
+   * memory from another process.
+   */
+  public record Memory(int mib, boolean sharedBackend) implements Arg {
+    public List<String> args() {
+      var a = new ArrayList<>(List.of("-m", mib + "M"));
+      if (sharedBackend) {
+        a.addAll(
+            List.of(
+                "-object",
+                props("memory-backend-memfd", map("id", "mem", "size", mib + "M", "share", "on")),
+                "-numa",
+                props("node", map("memdev", "mem"))));
+      }
+      return a;
+    }
+  }
+
+  public record Smp(int cpus) implements Arg {
+    public List<String> args() {
+      return List.of("-smp", Integer.toString(cpus));
+    }
+  }
+
+  /** Direct kernel boot; the command line is one argument and not parsed for commas. */
+  public record Kernel(Path kernel, Path initrd, String cmdline) implements Arg {
+    public List<String> args() {
+      return List.of(
+          "-kernel", kernel.toString(), "-initrd", initrd.toString(), "-append", cmdline);
+    }
+  }
+
+  /** QMP control socket, QEMU listening. */
+  public record Qmp(Path socket) implements Arg {
+    public List<String> args() {
+      return List.of(
+          "-chardev",
+          props(
+              "socket", map("id", "qmp", "path", socket.toString(), "server", "on", "wait", "off")),
+          "-mon",
+          props("chardev=qmp", map("mode", "control")));
+    }
+  }
+
+  /** The guest's serial console, written to a file for diagnostics. */
+  public record SerialLog(Path file) implements Arg {
+    public List<String> args() {
+      return List.of(
+          "-chardev",
+          props("file", map("id", "console", "path", file.toString())),
+          "-serial",
+          "chardev:console");
+    }
+  }
+
+  /** A named virtio-serial port on a unix socket where QEMU listens. */
+  public record VirtioSerialPort(String name, Path socket) implements Arg {
+    public List<String> args() {
+      return List.of(
+          "-device",
+          "virtio-serial-pci,id=serial0",
+          "-chardev",
+          props(
+              "socket",
+              map("id", "ch-" + name, "path", socket.toString(), "server", "on", "wait", "off")),
+          "-device",
+          props("virtserialport", map("chardev", "ch-" + name, "name", name)));
+    }
+  }
+
+  /** A host directory over virtio-9p. */
+  public record NinePShare(String tag, Path dir, boolean readOnly) implements Arg {
+    public List<String> args() {
+      var fsdev = map("id", "fs-" + tag, "path", dir.toString(), "security_model", "none");
+      if (readOnly) {
+        fsdev.put("readonly", "on");
+      }
+      return List.of(
+          "-fsdev",
+          props("local", fsdev),
+          "-device",
+          props("virtio-9p-pci", map("fsdev", "fs-" + tag, "mount_tag", tag)));
+    }
+  }
+
+  /** A host directory over virtio-fs, served by a virtiofsd listening on {@code socket}. */
+  public record VirtioFsShare(String tag, Path socket) implements Arg {
+    public List<String> args() {
+      return List.of(
+          "-chardev",
+          props("socket", map("id", "vfs-" + tag, "path", socket.toString())),
+          "-device",
+          props("vhost-user-fs-pci", map("chardev", "vfs-" + tag, "tag", tag)));
+    }
+  }
+
+  /** A NIC on an existing tap device; QEMU neither creates nor configures it. */
+  public record TapNic(String id, String tap, String mac) implements Arg {
+    public List<String> args() {
+      return List.of(
+          "-netdev",
+          props("tap", map("id", id, "ifname", tap, "script", "no", "downscript", "no")),
+          "-device",
+          props("virtio-net-pci", map("netdev", id, "mac", mac)));
+    }
+  }
+
+  /** Entropy for the guest, so early boot does not stall on getrandom. */
+  public record Rng() implements Arg {
+    public List<String> args() {
+      return List.of(
+          "-object",
+          "rng-random,id=rng0,filename=/dev/urandom",
+          "-device",
+          "virtio-rng-pci,rng=rng0");
+    }
+  }
+
+  /** Flags with no value: no default devices, no display, exit instead of rebooting. */
+  public record Flags(List<String> flags) implements Arg {
+    public static Flags defaults() {
+      return new Flags(List.of("-nodefaults", "-nographic", "-no-user-config", "-no-reboot"));
+    }
+
+    public List<String> args() {
+      return flags;
+    }
+  }
+
+  /** The whole command line, in the order given. */
+  public static List<String> commandLine(Path qemu, List<Arg> groups) {
+    var cmd = new ArrayList<String>();
+    cmd.add(qemu.toString());
+    groups.forEach(g -> cmd.addAll(g.args()));
+    return List.copyOf(cmd);
+  }
+}

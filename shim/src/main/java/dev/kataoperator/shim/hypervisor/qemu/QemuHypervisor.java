@@ -1,0 +1,124 @@
+package dev.kataoperator.shim.hypervisor.qemu;
+
+import dev.kataoperator.shim.hypervisor.Accelerator;
+import dev.kataoperator.shim.hypervisor.Hypervisor;
+import dev.kataoperator.shim.hypervisor.HypervisorException;
+import dev.kataoperator.shim.hypervisor.Vm;
+import dev.kataoperator.shim.hypervisor.VmConfig;
+import dev.kataoperator.shim.hypervisor.VmConfig.ShareKind;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/** Boots sandbox VMs with QEMU: a {@code pc} machine, direct kernel boot, virtio everywhere. */
+public final class QemuHypervisor implements Hypervisor {
+  /** The virtio-serial port the agent serves on; the agent finds it by this name in sysfs. */
+  public static final String AGENT_PORT = "agent.0";
+
+  private static final Duration START_TIMEOUT = Duration.ofSeconds(10);
+  // Kept short: under TCG every console byte costs, and the kernel must not linger on panic.
+  private static final List<String> BASE_KERNEL_PARAMS =
+      List.of(
+          "console=ttyS0",
+          "quiet",
+          "panic=-1",
+          "reboot=t",
+          "tsc=reliable",
+          "no_timer_check",
+          "noreplace-smp",
+          "rcupdate.rcu_expedited=1",
+          "pci=lastbus=0");
+
+  private final Path qemuBinary;
+  private final Optional<Path> virtiofsd;
+
+  /**
+   * @param qemuBinary qemu-system-x86_64
+   * @param virtiofsd the virtiofsd binary, needed only for virtio-fs shares
+   */
+  public QemuHypervisor(Path qemuBinary, Optional<Path> virtiofsd) {
+    this.qemuBinary = qemuBinary;
+    this.virtiofsd = virtiofsd;
+  }
+
+  @Override
+  public String name() {
+    return "qemu";
+  }
+
+  @Override
+  public Vm launch(VmConfig config) {
+    requireFile(qemuBinary, "QEMU binary", true);
+    requireFile(config.kernel(), "guest kernel", false);
+    requireFile(config.initrd(), "guest rootfs", false);
+    List<Process> helpers = new ArrayList<>();
+    try {
+      boolean virtioFs =
+          config.sharedDirs().stream().anyMatch(s -> s.kind() == ShareKind.VIRTIO_FS);
+      List<QemuArgs.Arg> args = new ArrayList<>(baseArgs(config, virtioFs));
+      for (var share : config.sharedDirs()) {
+        if (share.kind() == ShareKind.VIRTIO_9P) {
+          args.add(new QemuArgs.NinePShare(share.tag(), share.hostPath(), share.readOnly()));
+        } else {
+          Path sock = config.runDir().resolve("vfs-" + share.tag() + ".sock");
+          helpers.add(Virtiofsd.start(virtiofsdBinary(), share, sock, config.runDir()));
+          args.add(new QemuArgs.VirtioFsShare(share.tag(), sock));
+        }
+      }
+      for (var nic : config.nics()) {
+        args.add(new QemuArgs.TapNic(nic.id(), nic.tapName(), nic.macAddress()));
+      }
+      return QemuVm.start(
+          QemuArgs.commandLine(qemuBinary, args), config.runDir(), helpers, START_TIMEOUT);
+    } catch (IOException e) {
+      helpers.forEach(Process::destroyForcibly);
+      throw new HypervisorException("cannot start QEMU for sandbox " + config.id() + ": " + e, e);
+    } catch (RuntimeException e) {
+      helpers.forEach(Process::destroyForcibly);
+      throw e;
+    }
+  }
+
+  private List<QemuArgs.Arg> baseArgs(VmConfig config, boolean sharedMemory) {
+    var params = new ArrayList<>(BASE_KERNEL_PARAMS);
+    params.addAll(config.kernelParams());
+    boolean kvm = config.accel() == Accelerator.KVM;
+    return List.of(
+        QemuArgs.Flags.defaults(),
+        new QemuArgs.Machine("pc"),
+        new QemuArgs.Accel(kvm ? "kvm" : "tcg"),
+        // -cpu host needs real KVM; under TCG "max" gives the guest every feature QEMU emulates.
+        new QemuArgs.Cpu(kvm ? "host" : "max"),
+        new QemuArgs.Memory(config.memoryMiB(), sharedMemory),
+        new QemuArgs.Smp(config.vcpus()),
+        new QemuArgs.Kernel(config.kernel(), config.initrd(), String.join(" ", params)),
+        new QemuArgs.Qmp(config.runDir().resolve("qmp.sock")),
+        new QemuArgs.SerialLog(config.runDir().resolve("console.log")),
+        new QemuArgs.Rng(),
+        new QemuArgs.VirtioSerialPort(AGENT_PORT, config.runDir().resolve("agent.sock")));
+  }
+
+  private Path virtiofsdBinary() {
+    Path bin =
+        virtiofsd.orElseThrow(
+            () ->
+                new HypervisorException(
+                    "shared_fs = \"virtio-fs\" needs virtiofsd, but no virtiofsd path is"
+                        + " configured; set virtiofsd or use shared_fs = \"virtio-9p\""));
+    requireFile(bin, "virtiofsd", true);
+    return bin;
+  }
+
+  private static void requireFile(Path path, String what, boolean executable) {
+    if (!Files.isRegularFile(path)) {
+      throw new HypervisorException(what + " not found at " + path + "; check the runtime config");
+    }
+    if (executable && !Files.isExecutable(path)) {
+      throw new HypervisorException(what + " at " + path + " is not executable");
+    }
+  }
+}

@@ -1,0 +1,163 @@
+package dev.kataoperator.shim.hypervisor.qemu;
+
+import dev.kataoperator.shim.hypervisor.HypervisorException;
+import dev.kataoperator.shim.hypervisor.Vm;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Logger;
+
+/** A running QEMU process, its QMP connection and its helper processes. */
+final class QemuVm implements Vm {
+  private static final Logger LOG = Logger.getLogger(QemuVm.class.getName());
+
+  private final Process qemu;
+  private final List<Process> helpers;
+  private final Path runDir;
+  private final Qmp qmp;
+  private final CompletableFuture<Integer> exited;
+
+  private QemuVm(Process qemu, List<Process> helpers, Path runDir, Qmp qmp) {
+    this.qemu = qemu;
+    this.helpers = helpers;
+    this.runDir = runDir;
+    this.qmp = qmp;
+    this.exited = qemu.onExit().thenApply(Process::exitValue);
+    // Helpers (virtiofsd) are useless without QEMU; never let one outlive it.
+    exited.whenComplete((code, e) -> helpers.forEach(Process::destroy));
+  }
+
+  /**
+   * Starts QEMU and connects to QMP. QEMU's own messages go to qemu.log in the run directory and
+   * its last line becomes the error when it fails to start.
+   */
+  static QemuVm start(List<String> command, Path runDir, List<Process> helpers, Duration timeout)
+      throws IOException {
+    Path log = runDir.resolve("qemu.log");
+    List<String> cmd = new ArrayList<>(command);
+    // QEMU ends itself when this JVM dies, however it dies: no VM outlives its shim.
+    cmd.addAll(List.of("-run-with", "exit-with-parent=on"));
+    Files.writeString(runDir.resolve("qemu.cmdline"), String.join(" ", cmd) + "\n");
+    Process qemu =
+        new ProcessBuilder(cmd)
+            .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
+            .redirectErrorStream(true)
+            .redirectOutput(log.toFile())
+            .start();
+    Path qmpSocket = runDir.resolve("qmp.sock");
+    long deadline = System.nanoTime() + timeout.toNanos();
+    try {
+      while (true) {
+        if (!qemu.isAlive()) {
+          throw new HypervisorException("QEMU exited at start: " + lastLine(log));
+        }
+        if (Files.exists(qmpSocket)) {
+          try {
+            return new QemuVm(qemu, helpers, runDir, Qmp.connect(qmpSocket));
+          } catch (IOException e) {
+            // The socket file can appear a moment before QEMU listens on it.
+          }
+        }
+        if (System.nanoTime() > deadline) {
+          throw new HypervisorException(
+              "QEMU did not open its control socket within " + timeout.toSeconds() + " s");
+        }
+        Thread.sleep(5);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      qemu.destroyForcibly();
+      throw new HypervisorException("interrupted while starting QEMU", e);
+    } catch (RuntimeException e) {
+      qemu.destroyForcibly();
+      awaitQuietly(qemu, Duration.ofSeconds(2));
+      throw e;
+    }
+  }
+
+  private static String lastLine(Path log) {
+    try {
+      var lines = Files.readAllLines(log);
+      return lines.isEmpty() ? "(no output)" : lines.getLast().strip();
+    } catch (IOException e) {
+      return "(no log: " + e.getMessage() + ")";
+    }
+  }
+
+  @Override
+  public Path agentSocket() {
+    return runDir.resolve("agent.sock");
+  }
+
+  @Override
+  public List<Long> pids() {
+    var pids = new ArrayList<Long>();
+    pids.add(qemu.pid());
+    helpers.forEach(h -> pids.add(h.pid()));
+    return pids;
+  }
+
+  @Override
+  public CompletableFuture<Integer> exited() {
+    return exited;
+  }
+
+  @Override
+  public String consoleTail(int lines) {
+    try {
+      var all = Files.readAllLines(runDir.resolve("console.log"));
+      return String.join("\n", all.subList(Math.max(0, all.size() - lines), all.size()));
+    } catch (IOException e) {
+      return "";
+    }
+  }
+
+  @Override
+  public void stop(Duration grace) {
+    try {
+      if (!grace.isZero() && awaitQuietly(qemu, grace)) {
+        return;
+      }
+      if (qemu.isAlive()) {
+        try {
+          qmp.execute("quit", Map.of());
+        } catch (IOException | HypervisorException e) {
+          // QEMU closing the socket as it quits is the normal answer.
+        }
+        if (!awaitQuietly(qemu, Duration.ofSeconds(2))) {
+          LOG.warning("QEMU did not quit through QMP; killing it");
+          qemu.destroyForcibly();
+          awaitQuietly(qemu, Duration.ofSeconds(5));
+        }
+      }
+    } finally {
+      try {
+        qmp.close();
+      } catch (IOException e) {
+        // nothing left to do with a dead QMP connection
+      }
+      for (Process h : helpers) {
+        h.destroy();
+        if (!awaitQuietly(h, Duration.ofSeconds(2))) {
+          h.destroyForcibly();
+          awaitQuietly(h, Duration.ofSeconds(2));
+        }
+      }
+    }
+  }
+
+  private static boolean awaitQuietly(Process p, Duration d) {
+    try {
+      return p.waitFor(d.toMillis(), TimeUnit.MILLISECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return !p.isAlive();
+    }
+  }
+}

@@ -1,0 +1,110 @@
+package dev.kataoperator.shim.sandbox;
+
+import dev.kataoperator.agent.v1.ReadStreamResponse;
+import dev.kataoperator.shim.agent.AgentClient;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.util.function.BiFunction;
+
+/**
+ * A process in the guest (a container's init or an exec) and the pumps that move its stdio between
+ * host streams and the agent.
+ */
+public final class GuestProcess {
+  private static final int CHUNK = 64 * 1024;
+
+  private final AgentClient agent;
+  private final String containerId;
+  private final String execId;
+
+  public GuestProcess(AgentClient agent, String containerId, String execId) {
+    this.agent = agent;
+    this.containerId = containerId;
+    this.execId = execId;
+  }
+
+  public String containerId() {
+    return containerId;
+  }
+
+  public String execId() {
+    return execId;
+  }
+
+  /** Copies the guest's stdout to {@code out} until EOF, on a new thread. */
+  public Thread pumpStdout(OutputStream out) {
+    return pumpOut("stdout", out, (c, e) -> agent.readStdout(c, e, CHUNK));
+  }
+
+  /** Copies the guest's stderr to {@code out} until EOF, on a new thread. */
+  public Thread pumpStderr(OutputStream out) {
+    return pumpOut("stderr", out, (c, e) -> agent.readStderr(c, e, CHUNK));
+  }
+
+  private Thread pumpOut(
+      String name, OutputStream out, BiFunction<String, String, ReadStreamResponse> read) {
+    return Thread.ofVirtual()
+        .name(containerId + "/" + execId + "/" + name)
+        .start(
+            () -> {
+              try {
+                while (true) {
+                  ReadStreamResponse r = read.apply(containerId, execId);
+                  if (!r.getData().isEmpty()) {
+                    r.getData().writeTo(out);
+                    out.flush();
+                  }
+                  if (r.getEof()) {
+                    return;
+                  }
+                }
+              } catch (IOException e) {
+                throw new UncheckedIOException(e);
+              }
+            });
+  }
+
+  /**
+   * Copies {@code in} to the guest's stdin until {@code in} ends, then closes the guest's stdin.
+   * Runs on a platform daemon thread: reading a terminal or pipe may block forever.
+   */
+  public Thread pumpStdin(InputStream in) {
+    Thread t =
+        Thread.ofPlatform()
+            .daemon()
+            .name(containerId + "/" + execId + "/stdin")
+            .unstarted(
+                () -> {
+                  byte[] buf = new byte[CHUNK];
+                  try {
+                    int n;
+                    while ((n = in.read(buf)) >= 0) {
+                      int off = 0;
+                      while (off < n) {
+                        off += agent.writeStdin(containerId, execId, buf, off, n - off);
+                      }
+                    }
+                    agent.closeStdin(containerId, execId);
+                  } catch (IOException e) {
+                    agent.closeStdin(containerId, execId);
+                  }
+                });
+    t.start();
+    return t;
+  }
+
+  /** Blocks until the process exits; its exit code, or 128+N when killed by signal N. */
+  public int waitFor() {
+    return agent.waitProcess(containerId, execId);
+  }
+
+  public void signal(int signal) {
+    agent.signal(containerId, execId, signal, false);
+  }
+
+  public void resize(int rows, int columns) {
+    agent.resizeTerminal(containerId, execId, rows, columns);
+  }
+}

@@ -1,0 +1,216 @@
+package dev.kataoperator.shim.sandbox;
+
+import dev.kataoperator.agent.v1.CreateSandboxRequest;
+import dev.kataoperator.agent.v1.HealthResponse;
+import dev.kataoperator.agent.v1.SharedFilesystem;
+import dev.kataoperator.shim.agent.AgentClient;
+import dev.kataoperator.shim.agent.AgentException;
+import dev.kataoperator.shim.config.RuntimeConfig;
+import dev.kataoperator.shim.hypervisor.Accelerator;
+import dev.kataoperator.shim.hypervisor.HostVirtualization;
+import dev.kataoperator.shim.hypervisor.Hypervisor;
+import dev.kataoperator.shim.hypervisor.HypervisorException;
+import dev.kataoperator.shim.hypervisor.Vm;
+import dev.kataoperator.shim.hypervisor.VmConfig;
+import dev.kataoperator.shim.hypervisor.VmConfig.ShareKind;
+import dev.kataoperator.shim.hypervisor.VmConfig.SharedDir;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.logging.Logger;
+
+/**
+ * A pod sandbox: one VM and the agent inside it. Booting either yields a sandbox whose agent
+ * answered, or throws and leaves nothing behind (no process, socket or run directory).
+ */
+public final class Sandbox implements AutoCloseable {
+  private static final Logger LOG = Logger.getLogger(Sandbox.class.getName());
+
+  /** Where the guest mounts the host's shared directory for this sandbox. */
+  public static final String GUEST_SHARED_DIR = "/run/kata/shared";
+
+  static final String SHARED_TAG = "kataShared";
+
+  private final String id;
+  private final Path runDir;
+  private final Vm vm;
+  private final AgentClient agent;
+  private final HealthResponse health;
+  private volatile boolean closed;
+
+  private Sandbox(String id, Path runDir, Vm vm, AgentClient agent, HealthResponse health) {
+    this.id = id;
+    this.runDir = runDir;
+    this.vm = vm;
+    this.agent = agent;
+    this.health = health;
+  }
+
+  /**
+   * What a sandbox is booted with.
+   *
+   * @param id sandbox id ([A-Za-z0-9_.-], at most 64)
+   * @param runDir private directory for sockets and logs; created here, removed on close
+   * @param sharedDir host directory the guest sees at {@link #GUEST_SHARED_DIR}
+   * @param sharedReadOnly export it read-only
+   * @param memoryMiB guest memory, 0 for the config's default
+   * @param vcpus guest vCPUs, 0 for the config's default
+   * @param hostname the guest's hostname
+   */
+  public record Spec(
+      String id,
+      Path runDir,
+      Path sharedDir,
+      boolean sharedReadOnly,
+      int memoryMiB,
+      int vcpus,
+      String hostname) {
+    public Spec {
+      Ids.requireValid("sandbox id", id);
+    }
+  }
+
+  /** Boots the VM, waits for the agent and creates the sandbox in the guest. */
+  public static Sandbox boot(
+      Spec spec, RuntimeConfig config, Hypervisor hypervisor, HostVirtualization host) {
+    Accelerator.Choice accel = Accelerator.choose(config.accel(), host);
+    LOG.info("sandbox " + spec.id() + ": " + accel.reason());
+    try {
+      Files.createDirectories(spec.runDir());
+    } catch (IOException e) {
+      throw new SandboxException("cannot create run directory " + spec.runDir() + ": " + e, e);
+    }
+    Vm vm = null;
+    AgentClient agent = null;
+    try {
+      var share =
+          new SharedDir(SHARED_TAG, spec.sharedDir(), config.sharedFs(), spec.sharedReadOnly());
+      var params = new ArrayList<>(config.kernelParams());
+      if (config.debug()) {
+        params.add("agent.log=debug");
+      }
+      vm =
+          hypervisor.launch(
+              new VmConfig(
+                  spec.id(),
+                  spec.runDir(),
+                  config.kernel(),
+                  config.initrd(),
+                  spec.memoryMiB() > 0 ? spec.memoryMiB() : config.defaultMemoryMiB(),
+                  spec.vcpus() > 0 ? spec.vcpus() : config.defaultVcpus(),
+                  accel.accelerator(),
+                  params,
+                  List.of(share),
+                  List.of()));
+      agent = connectAgent(vm);
+      HealthResponse health = waitForAgent(vm, agent, config.agentBootTimeout());
+      agent.createSandbox(
+          CreateSandboxRequest.newBuilder()
+              .setSandboxId(spec.id())
+              .setHostname(spec.hostname())
+              .addSharedFilesystems(
+                  SharedFilesystem.newBuilder()
+                      .setKind(
+                          config.sharedFs() == ShareKind.VIRTIO_FS
+                              ? SharedFilesystem.Kind.VIRTIO_FS
+                              : SharedFilesystem.Kind.VIRTIO_9P)
+                      .setTag(SHARED_TAG)
+                      .setMountPoint(GUEST_SHARED_DIR))
+              .build());
+      return new Sandbox(spec.id(), spec.runDir(), vm, agent, health);
+    } catch (RuntimeException e) {
+      if (agent != null) {
+        agent.close();
+      }
+      if (vm != null) {
+        vm.stop(Duration.ZERO);
+      }
+      RunDirs.deleteQuietly(spec.runDir());
+      throw e;
+    }
+  }
+
+  private static AgentClient connectAgent(Vm vm) {
+    try {
+      return AgentClient.connect(vm.agentSocket());
+    } catch (IOException e) {
+      throw new SandboxException(
+          "cannot connect to the agent socket " + vm.agentSocket() + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** One Health call that may wait for the whole boot; a dying VM cuts the wait short. */
+  private static HealthResponse waitForAgent(Vm vm, AgentClient agent, Duration timeout) {
+    // The VM dying closes the client, which fails the pending call at once.
+    vm.exited().thenRun(agent::close);
+    try {
+      return agent.health(timeout);
+    } catch (AgentException e) {
+      if (vm.exited().isDone()) {
+        throw new SandboxException(
+            "the VM exited while booting (exit code "
+                + vm.exited().join()
+                + "); guest console:\n"
+                + vm.consoleTail(15),
+            e);
+      }
+      throw new SandboxException(
+          "the guest agent did not answer within "
+              + timeout.toSeconds()
+              + " s ("
+              + e.getMessage()
+              + "); raise agent.boot_timeout or check the guest console:\n"
+              + vm.consoleTail(15),
+          e);
+    } catch (HypervisorException e) {
+      throw new SandboxException(e.getMessage(), e);
+    }
+  }
+
+  public String id() {
+    return id;
+  }
+
+  public AgentClient agent() {
+    return agent;
+  }
+
+  public Vm vm() {
+    return vm;
+  }
+
+  public HealthResponse health() {
+    return health;
+  }
+
+  public Path runDir() {
+    return runDir;
+  }
+
+  /**
+   * Powers the guest off through the agent (it syncs first), then makes sure the VM and every
+   * helper are gone and removes the run directory. Safe to call more than once.
+   */
+  @Override
+  public synchronized void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    Duration grace = Duration.ZERO;
+    if (!vm.exited().isDone()) {
+      try {
+        agent.destroySandbox();
+        grace = Duration.ofSeconds(5);
+      } catch (AgentException e) {
+        LOG.warning("sandbox " + id + ": DestroySandbox failed (" + e.getMessage() + "); killing");
+      }
+    }
+    agent.close();
+    vm.stop(grace);
+    RunDirs.deleteQuietly(runDir);
+  }
+}

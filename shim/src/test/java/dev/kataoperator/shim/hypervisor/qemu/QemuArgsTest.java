@@ -1,0 +1,65 @@
+package dev.kataoperator.shim.hypervisor.qemu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class QemuArgsTest {
+  @Test
+  void ninePShareBecomesFsdevAndDevice() {
+    var args = new QemuArgs.NinePShare("kataShared", Path.of("/srv/rootfs"), true).args();
+    assertEquals(
+        List.of(
+            "-fsdev",
+            "local,id=fs-kataShared,path=/srv/rootfs,security_model=none,readonly=on",
+            "-device",
+            "virtio-9p-pci,fsdev=fs-kataShared,mount_tag=kataShared"),
+        args);
+  }
+
+  @Test
+  void aCommaInAPathCannotInjectOptions() {
+    var share = new QemuArgs.NinePShare("t", Path.of("/tmp/x,security_model=passthrough"), false);
+    var e = assertThrows(IllegalArgumentException.class, share::args);
+    assertTrue(e.getMessage().contains("unsafe character"), e.getMessage());
+  }
+
+  @Test
+  void sharedMemoryBackendOnlyWhenAsked() {
+    assertEquals(List.of("-m", "256M"), new QemuArgs.Memory(256, false).args());
+    var shared = new QemuArgs.Memory(512, true).args();
+    assertTrue(
+        shared.contains("memory-backend-memfd,id=mem,size=512M,share=on"), shared.toString());
+    assertTrue(shared.contains("node,memdev=mem"), shared.toString());
+  }
+
+  @Test
+  void kernelCommandLineIsOneArgument() {
+    var args =
+        new QemuArgs.Kernel(Path.of("/k"), Path.of("/i"), "console=ttyS0 panic=-1 a,b").args();
+    assertEquals(
+        List.of("-kernel", "/k", "-initrd", "/i", "-append", "console=ttyS0 panic=-1 a,b"), args);
+  }
+
+  @Test
+  void commandLineKeepsGroupOrder() {
+    var cmd =
+        QemuArgs.commandLine(
+            Path.of("/usr/bin/qemu-system-x86_64"),
+            List.of(new QemuArgs.Machine("pc"), new QemuArgs.Accel("tcg"), new QemuArgs.Smp(2)));
+    assertEquals(
+        List.of(
+            "/usr/bin/qemu-system-x86_64",
+            "-machine",
+            "pc,graphics=off",
+            "-accel",
+            "tcg",
+            "-smp",
+            "2"),
+        cmd);
+  }
+}
