@@ -1,0 +1,408 @@
+//! Pure parts of container handling: id validation and rewriting the host's OCI spec into one
+//! that crun can apply inside the guest.
+
+use serde_json::{json, Map, Value};
+
+use crate::ttrpc::{code, RpcError, RpcResult};
+
+pub const MAX_ID_LEN: usize = 128;
+
+/// Container and exec ids become path components and crun arguments:
+/// 1-128 chars of [A-Za-z0-9_.-], not ".", no "..", not starting with '-'.
+pub fn validate_id(kind: &str, id: &str) -> RpcResult<()> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id != "."
+        && !id.contains("..")
+        && !id.starts_with('-')
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(RpcError::new(
+            code::INVALID_ARGUMENT,
+            format!("invalid {kind} {id:?}: want 1-{MAX_ID_LEN} chars of [A-Za-z0-9_.-], no '..'"),
+        ))
+    }
+}
+
+/// An absolute guest path with no "." or ".." components and no NUL.
+pub fn validate_abs_path(what: &str, p: &str) -> RpcResult<()> {
+    let ok = p.starts_with('/')
+        && !p.contains('\0')
+        && p.split('/').all(|c| c != "." && c != "..")
+        && p.len() < 4096;
+    if ok {
+        Ok(())
+    } else {
+        Err(RpcError::new(
+            code::INVALID_ARGUMENT,
+            format!("{what} must be an absolute path without '.' or '..' components: {p:?}"),
+        ))
+    }
+}
+
+pub fn cgroup_path(id: &str) -> String {
+    format!("/kata/{id}")
+}
+
+/// What the guest provides, for rewriting a spec.
+pub struct GuestEnv<'a> {
+    /// Guest path of the sandbox's resolv.conf, when the sandbox has one.
+    pub resolv_conf: Option<&'a str>,
+    /// cgroup v2 controllers available in the guest (cgroup.controllers of the root).
+    pub controllers: &'a [String],
+    /// Whether a bind mount's source exists in the guest.
+    pub exists: &'a dyn Fn(&str) -> bool,
+}
+
+/// The result of rewriting a container spec.
+#[derive(Debug)]
+pub struct Rewritten {
+    pub spec: Value,
+    /// Notes for the log: what was dropped and why.
+    pub notes: Vec<String>,
+    /// net.* sysctls: containers share the guest's network namespace, so the agent applies
+    /// these to the guest itself instead of crun refusing them.
+    pub net_sysctls: Vec<(String, String)>,
+}
+
+fn bad(msg: impl Into<String>) -> RpcError {
+    RpcError::new(code::INVALID_ARGUMENT, msg)
+}
+
+fn parse_object(what: &str, json: &[u8]) -> RpcResult<Map<String, Value>> {
+    match serde_json::from_slice::<Value>(json) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(bad(format!("{what} must be a JSON object"))),
+        Err(e) => Err(bad(format!("malformed {what}: {e}"))),
+    }
+}
+
+fn is_bind(m: &Map<String, Value>) -> bool {
+    if m.get("type").and_then(Value::as_str) == Some("bind") {
+        return true;
+    }
+    m.get("options")
+        .and_then(Value::as_array)
+        .is_some_and(|o| o.iter().any(|v| matches!(v.as_str(), Some("bind") | Some("rbind"))))
+}
+
+fn clean_process(p: &mut Map<String, Value>, terminal: bool) {
+    p.insert("terminal".into(), Value::Bool(terminal));
+    p.remove("selinuxLabel");
+    p.remove("apparmorProfile");
+}
+
+/// Rewrites resources for the guest's cgroup v2: drops what the guest cannot apply.
+pub fn clean_resources(r: &mut Map<String, Value>, controllers: &[String], notes: &mut Vec<String>) {
+    let has = |c: &str| controllers.iter().any(|x| x == c);
+    // The guest has no swap; a swap limit would only fail to apply.
+    if let Some(Value::Object(mem)) = r.get_mut("memory") {
+        for k in ["swap", "kernel", "kernelTCP", "swappiness"] {
+            if mem.remove(k).is_some() {
+                notes.push(format!("dropped linux.resources.memory.{k}"));
+            }
+        }
+    }
+    let optional = [
+        ("hugepageLimits", "hugetlb"),
+        ("rdma", "rdma"),
+        ("blockIO", "io"),
+        ("network", "-"), // cgroup v1 net_cls/net_prio only
+    ];
+    for (key, ctrl) in optional {
+        if !has(ctrl) && r.remove(key).is_some() {
+            notes.push(format!("dropped linux.resources.{key}: no {ctrl} controller in the guest"));
+        }
+    }
+}
+
+/// Rewrites the host's config.json for the guest (see CreateContainer in agent.proto).
+pub fn rewrite_spec(
+    json: &[u8],
+    id: &str,
+    rootfs_path: &str,
+    terminal: bool,
+    env: &GuestEnv,
+) -> RpcResult<Rewritten> {
+    let mut spec = parse_object("OCI spec", json)?;
+    let mut notes = Vec::new();
+    let mut net_sysctls = Vec::new();
+
+    // root: the rootfs the host shared into the guest.
+    let readonly = spec.get("root").and_then(|r| r.get("readonly")).and_then(Value::as_bool).unwrap_or(false);
+    spec.insert("root".into(), json!({ "path": rootfs_path, "readonly": readonly }));
+
+    match spec.get_mut("process") {
+        Some(Value::Object(p)) => clean_process(p, terminal),
+        Some(_) => return Err(bad("OCI spec: process must be an object")),
+        None => return Err(bad("OCI spec: process is missing")),
+    }
+
+    if spec.remove("hooks").is_some() {
+        notes.push("dropped hooks (they are host programs)".into());
+    }
+
+    // mounts: skip binds of host paths that do not exist in the guest.
+    let mut has_resolv = false;
+    if let Some(mounts) = spec.get_mut("mounts") {
+        let Value::Array(list) = mounts else {
+            return Err(bad("OCI spec: mounts must be an array"));
+        };
+        let mut kept = Vec::with_capacity(list.len());
+        for m in list.drain(..) {
+            let Value::Object(obj) = &m else {
+                return Err(bad("OCI spec: each mount must be an object"));
+            };
+            let dest = obj.get("destination").and_then(Value::as_str).unwrap_or("");
+            let src = obj.get("source").and_then(Value::as_str).unwrap_or("");
+            if is_bind(obj) && !(env.exists)(src) {
+                notes.push(format!("skipped bind mount {dest}: source {src} does not exist in the guest"));
+                continue;
+            }
+            if dest.trim_end_matches('/') == "/etc/resolv.conf" {
+                has_resolv = true;
+            }
+            kept.push(m);
+        }
+        *list = kept;
+    }
+    if !has_resolv {
+        if let Some(resolv) = env.resolv_conf {
+            let mounts = spec.entry("mounts").or_insert_with(|| Value::Array(vec![]));
+            if let Value::Array(list) = mounts {
+                list.push(json!({
+                    "destination": "/etc/resolv.conf",
+                    "type": "bind",
+                    "source": resolv,
+                    "options": ["rbind", "ro", "nosuid", "nodev", "noexec"],
+                }));
+            }
+        }
+    }
+
+    let linux = spec.entry("linux").or_insert_with(|| Value::Object(Map::new()));
+    let Value::Object(linux) = linux else {
+        return Err(bad("OCI spec: linux must be an object"));
+    };
+    linux.insert("cgroupsPath".into(), Value::String(cgroup_path(id)));
+    linux.remove("mountLabel");
+    linux.remove("intelRdt");
+
+    if let Some(ns) = linux.get_mut("namespaces") {
+        let Value::Array(list) = ns else {
+            return Err(bad("OCI spec: linux.namespaces must be an array"));
+        };
+        list.retain(|n| n.get("type").and_then(Value::as_str) != Some("network"));
+        for n in list.iter_mut() {
+            if let Value::Object(o) = n {
+                if let Some(p) = o.remove("path") {
+                    notes.push(format!(
+                        "namespace {}: dropped host path {}",
+                        o.get("type").and_then(Value::as_str).unwrap_or("?"),
+                        p
+                    ));
+                }
+            }
+        }
+    }
+
+    if let Some(Value::Object(sysctl)) = linux.get_mut("sysctl") {
+        let net: Vec<String> = sysctl.keys().filter(|k| k.starts_with("net.")).cloned().collect();
+        for k in net {
+            if let Some(v) = sysctl.remove(&k) {
+                let v = match v {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                net_sysctls.push((k, v));
+            }
+        }
+    }
+
+    if let Some(Value::Object(r)) = linux.get_mut("resources") {
+        clean_resources(r, env.controllers, &mut notes);
+    }
+
+    Ok(Rewritten { spec: Value::Object(spec), notes, net_sysctls })
+}
+
+/// Rewrites an exec's process object (see ExecProcess in agent.proto).
+pub fn rewrite_process(json: &[u8], terminal: bool) -> RpcResult<Value> {
+    let mut p = parse_object("process JSON", json)?;
+    match p.get("args") {
+        Some(Value::Array(a)) if !a.is_empty() => {}
+        _ => return Err(bad("process JSON: args must be a non-empty array")),
+    }
+    clean_process(&mut p, terminal);
+    Ok(Value::Object(p))
+}
+
+/// Parses UpdateContainer's resources object and drops what the guest cannot apply.
+pub fn rewrite_resources(json: &[u8], controllers: &[String]) -> RpcResult<Value> {
+    let mut r = parse_object("resources JSON", json)?;
+    let mut notes = Vec::new();
+    clean_resources(&mut r, controllers, &mut notes);
+    Ok(Value::Object(r))
+}
+
+/// A sysctl key as a path under /proc/sys, or None if it is not a plain dotted name.
+pub fn sysctl_path(key: &str) -> Option<String> {
+    let ok = !key.is_empty()
+        && key.len() < 256
+        && key
+            .split('.')
+            .all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
+    ok.then(|| format!("/proc/sys/{}", key.replace('.', "/")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(exists: &'a dyn Fn(&str) -> bool, controllers: &'a [String]) -> GuestEnv<'a> {
+        GuestEnv { resolv_conf: Some("/run/kata/resolv.conf"), controllers, exists }
+    }
+
+    #[test]
+    fn ids() {
+        for ok in ["a", "abc-123_x.y", &"x".repeat(128), "A.b"] {
+            assert!(validate_id("container id", ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "..", "a..b", "a/b", "../x", "-f", "a b", "é", &"x".repeat(129), "a\0"] {
+            let e = validate_id("container id", bad).unwrap_err();
+            assert_eq!(e.code, code::INVALID_ARGUMENT, "{bad}");
+        }
+    }
+
+    #[test]
+    fn paths() {
+        assert!(validate_abs_path("p", "/run/kata/shared").is_ok());
+        assert!(validate_abs_path("p", "relative").is_err());
+        assert!(validate_abs_path("p", "/run/../etc").is_err());
+        assert!(validate_abs_path("p", "/run/./x").is_err());
+    }
+
+    const HOST_SPEC: &str = r#"{
+      "ociVersion": "1.1.0",
+      "process": {"terminal": true, "args": ["sh"], "cwd": "/", "selinuxLabel": "x", "apparmorProfile": "p"},
+      "root": {"path": "/host/rootfs", "readonly": true},
+      "hostname": "pod",
+      "hooks": {"prestart": [{"path": "/usr/bin/x"}]},
+      "mounts": [
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/etc/hosts", "type": "bind", "source": "/var/lib/kubelet/hosts", "options": ["rbind"]},
+        {"destination": "/data", "source": "/run/kata/shared/data", "options": ["rbind", "rw"]}
+      ],
+      "linux": {
+        "cgroupsPath": "kubepods-besteffort:cri-containerd:abc",
+        "mountLabel": "m",
+        "namespaces": [
+          {"type": "pid"},
+          {"type": "network", "path": "/var/run/netns/cni-1"},
+          {"type": "ipc", "path": "/proc/42/ns/ipc"},
+          {"type": "mount"}
+        ],
+        "sysctl": {"net.ipv4.ip_unprivileged_port_start": "0", "kernel.shm_rmid_forced": "1"},
+        "resources": {
+          "memory": {"limit": 1000000, "swap": 1000000},
+          "hugepageLimits": [{"pageSize": "2MB", "limit": 0}],
+          "pids": {"limit": 10}
+        }
+      }
+    }"#;
+
+    #[test]
+    fn rewrites_host_spec() {
+        let exists = |p: &str| p.starts_with("/run/kata/shared");
+        let ctrls = vec!["cpu".to_string(), "memory".to_string(), "pids".to_string()];
+        let r = rewrite_spec(
+            HOST_SPEC.as_bytes(),
+            "c1",
+            "/run/kata/shared/c1/rootfs",
+            false,
+            &env(&exists, &ctrls),
+        )
+        .unwrap();
+        let s = &r.spec;
+        assert_eq!(s["root"], json!({"path": "/run/kata/shared/c1/rootfs", "readonly": true}));
+        assert_eq!(s["process"]["terminal"], json!(false));
+        assert!(s["process"].get("selinuxLabel").is_none());
+        assert!(s["process"].get("apparmorProfile").is_none());
+        assert!(s.get("hooks").is_none());
+        assert_eq!(s["linux"]["cgroupsPath"], json!("/kata/c1"));
+        assert!(s["linux"].get("mountLabel").is_none());
+        assert_eq!(s["linux"]["namespaces"], json!([{"type": "pid"}, {"type": "ipc"}, {"type": "mount"}]));
+        let dests: Vec<&str> =
+            s["mounts"].as_array().unwrap().iter().map(|m| m["destination"].as_str().unwrap()).collect();
+        assert_eq!(dests, ["/proc", "/data", "/etc/resolv.conf"]);
+        assert_eq!(s["mounts"][2]["source"], json!("/run/kata/resolv.conf"));
+        assert_eq!(s["linux"]["sysctl"], json!({"kernel.shm_rmid_forced": "1"}));
+        assert_eq!(r.net_sysctls, vec![("net.ipv4.ip_unprivileged_port_start".to_string(), "0".to_string())]);
+        assert_eq!(s["linux"]["resources"], json!({"memory": {"limit": 1000000}, "pids": {"limit": 10}}));
+        assert!(r.notes.iter().any(|n| n.contains("/etc/hosts")));
+        assert_eq!(s["hostname"], json!("pod"));
+    }
+
+    #[test]
+    fn keeps_the_containers_own_resolv_conf() {
+        let spec = r#"{"process": {"args": ["x"]}, "mounts": [
+            {"destination": "/etc/resolv.conf", "type": "bind", "source": "/run/kata/shared/resolv", "options": ["rbind"]}]}"#;
+        let exists = |_: &str| true;
+        let r = rewrite_spec(spec.as_bytes(), "c", "/r", true, &env(&exists, &[])).unwrap();
+        assert_eq!(r.spec["mounts"].as_array().unwrap().len(), 1);
+        assert_eq!(r.spec["mounts"][0]["source"], json!("/run/kata/shared/resolv"));
+        assert_eq!(r.spec["process"]["terminal"], json!(true));
+        assert_eq!(r.spec["linux"]["cgroupsPath"], json!("/kata/c"));
+    }
+
+    #[test]
+    fn no_resolv_conf_without_dns() {
+        let exists = |_: &str| true;
+        let e = GuestEnv { resolv_conf: None, controllers: &[], exists: &exists };
+        let r = rewrite_spec(br#"{"process": {"args": ["x"]}}"#, "c", "/r", false, &e).unwrap();
+        assert!(r.spec.get("mounts").is_none());
+    }
+
+    #[test]
+    fn malformed_specs_are_invalid_argument() {
+        let exists = |_: &str| true;
+        for bad in
+            [&b"{not json"[..], b"[]", b"{}", br#"{"process": 1}"#, br#"{"process": {}, "mounts": {}}"#]
+        {
+            let e = rewrite_spec(bad, "c", "/r", false, &env(&exists, &[])).unwrap_err();
+            assert_eq!(e.code, code::INVALID_ARGUMENT, "{}", String::from_utf8_lossy(bad));
+        }
+        let e = rewrite_spec(b"{\"process\": ", "c", "/r", false, &env(&exists, &[])).unwrap_err();
+        assert!(e.message.contains("EOF"), "{}", e.message);
+    }
+
+    #[test]
+    fn exec_process() {
+        let p = rewrite_process(br#"{"args": ["ls"], "cwd": "/", "apparmorProfile": "x"}"#, true).unwrap();
+        assert_eq!(p, json!({"args": ["ls"], "cwd": "/", "terminal": true}));
+        assert_eq!(rewrite_process(br#"{"args": []}"#, false).unwrap_err().code, code::INVALID_ARGUMENT);
+        assert_eq!(rewrite_process(b"nope", false).unwrap_err().code, code::INVALID_ARGUMENT);
+    }
+
+    #[test]
+    fn resources() {
+        let r = rewrite_resources(
+            br#"{"memory": {"limit": 5, "swap": 5}, "blockIO": {"weight": 10}}"#,
+            &["io".into()],
+        )
+        .unwrap();
+        assert_eq!(r, json!({"memory": {"limit": 5}, "blockIO": {"weight": 10}}));
+        let r = rewrite_resources(br#"{"blockIO": {"weight": 10}}"#, &[]).unwrap();
+        assert_eq!(r, json!({}));
+    }
+
+    #[test]
+    fn sysctl_paths() {
+        assert_eq!(sysctl_path("net.ipv4.ip_forward").as_deref(), Some("/proc/sys/net/ipv4/ip_forward"));
+        assert_eq!(sysctl_path("net..x"), None);
+        assert_eq!(sysctl_path("net/../../x"), None);
+        assert_eq!(sysctl_path(""), None);
+    }
+}
