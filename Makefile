@@ -12,7 +12,7 @@ BUILD := $(ROOT)/build
 GUEST := $(BUILD)/guest
 MVN := $(ROOT)/mvnw -B -q -ntp
 
-.PHONY: help setup build guest kernel agent rootfs test test-java demo fmt lint clean
+.PHONY: help setup build guest kernel agent rootfs virtiofsd test test-java demo fmt lint clean
 
 help:
 	@echo "make setup   install build and test dependencies (Debian packages, Go test tools)"
@@ -26,6 +26,7 @@ setup:
 
 # --- guest ---------------------------------------------------------------------------------
 guest: kernel agent rootfs
+	@install -m 0644 shim/config/kata-qemu-dev.toml $(GUEST)/kata-qemu.toml
 
 kernel:
 	@bash guest/kernel/build.sh $(GUEST)
@@ -35,6 +36,9 @@ agent:
 
 rootfs: agent
 	@bash guest/rootfs/build.sh $(GUEST)
+
+virtiofsd:
+	@bash scripts/build-virtiofsd.sh $(BUILD)/virtiofsd
 
 # --- Java ----------------------------------------------------------------------------------
 build:
@@ -47,6 +51,7 @@ lint:
 	$(MVN) -DskipTests spotless:check compile
 
 test-java: guest
+	@bash guest/agent/check.sh
 	KATA_GUEST_DIR=$(GUEST) $(MVN) verify
 
 test: setup

@@ -1,0 +1,188 @@
+package dev.kataoperator.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** kata-run end to end: real QEMU (TCG here), the real guest kernel, agent and crun. */
+class KataRunTest {
+  @TempDir static Path shared;
+  static Path rootfs;
+
+  record Result(int exit, byte[] stdout, String stderr) {
+    String out() {
+      return new String(stdout, StandardCharsets.UTF_8);
+    }
+  }
+
+  @BeforeAll
+  static void rootfs() throws IOException {
+    rootfs = Busybox.rootfs(shared.resolve("busybox"));
+  }
+
+  @AfterEach
+  void nothingLeaks() throws Exception {
+    Leaks.assertNoneFromKataRun();
+  }
+
+  static Result kataRun(byte[] stdin, String... args) throws Exception {
+    var cmd = new ArrayList<String>();
+    cmd.add(Repo.kataRun().toString());
+    cmd.addAll(List.of(args));
+    Process p = new ProcessBuilder(cmd).start();
+    CompletableFuture<byte[]> out = readAll(p.getInputStream());
+    CompletableFuture<byte[]> err = readAll(p.getErrorStream());
+    try (var in = p.getOutputStream()) {
+      if (stdin != null) {
+        in.write(stdin);
+      }
+    }
+    if (!p.waitFor(180, TimeUnit.SECONDS)) {
+      p.destroyForcibly();
+      throw new AssertionError("kata-run did not finish in 180 s: " + String.join(" ", cmd));
+    }
+    return new Result(p.exitValue(), out.get(), new String(err.get(), StandardCharsets.UTF_8));
+  }
+
+  private static CompletableFuture<byte[]> readAll(InputStream in) {
+    return CompletableFuture.supplyAsync(
+        () -> {
+          try {
+            return in.readAllBytes();
+          } catch (IOException e) {
+            throw new UncheckedIOException(e);
+          }
+        });
+  }
+
+  static Result run(String... command) throws Exception {
+    var args = new ArrayList<>(List.of("--rootfs", rootfs.toString(), "--"));
+    args.addAll(List.of(command));
+    return kataRun(null, args.toArray(String[]::new));
+  }
+
+  @Test
+  void unameIsTheGuestKernelNotTheHosts() throws Exception {
+    Result r = run("uname", "-r");
+    assertEquals(0, r.exit(), r.stderr());
+    assertEquals(Repo.guestKernelRelease(), r.out().strip());
+    assertNotEquals(
+        new String(
+                new ProcessBuilder("uname", "-r").start().getInputStream().readAllBytes(),
+                StandardCharsets.UTF_8)
+            .strip(),
+        r.out().strip());
+    assertTrue(r.out().strip().endsWith("-kata"), r.out());
+  }
+
+  @Test
+  void bootIdDiffersFromTheHosts() throws Exception {
+    Result r = run("cat", "/proc/sys/kernel/random/boot_id");
+    assertEquals(0, r.exit(), r.stderr());
+    String host = Files.readString(Path.of("/proc/sys/kernel/random/boot_id")).strip();
+    assertEquals(36, r.out().strip().length(), r.out());
+    assertNotEquals(host, r.out().strip());
+  }
+
+  @Test
+  void exitStatusesComeThrough() throws Exception {
+    assertEquals(0, run("true").exit());
+    assertEquals(7, run("sh", "-c", "exit 7").exit());
+    assertEquals(137, run("sh", "-c", "kill -9 $$").exit());
+  }
+
+  @Test
+  void stdinIsPipedThrough() throws Exception {
+    byte[] input = "hello from the host\nsecond line\n".getBytes(StandardCharsets.UTF_8);
+    Result r = kataRun(input, "--rootfs", rootfs.toString(), "-i", "--", "cat");
+    assertEquals(0, r.exit(), r.stderr());
+    assertArrayEquals(input, r.stdout());
+  }
+
+  @Test
+  void oneMebibyteOfStdoutArrivesIntact() throws Exception {
+    // seq output is deterministic, so the host can compute the expected bytes itself.
+    Result r = run("sh", "-c", "seq 1 200000 | head -c 1048576");
+    assertEquals(0, r.exit(), r.stderr());
+    var expected = new ByteArrayOutputStream();
+    for (int i = 1; expected.size() < 1048576; i++) {
+      expected.writeBytes((i + "\n").getBytes(StandardCharsets.US_ASCII));
+    }
+    byte[] want = Arrays.copyOf(expected.toByteArray(), 1048576);
+    assertEquals(1048576, r.stdout().length);
+    assertArrayEquals(want, r.stdout());
+  }
+
+  @Test
+  void stderrIsSeparate() throws Exception {
+    Result r = run("sh", "-c", "echo out; echo err >&2");
+    assertEquals("out\n", r.out());
+    assertTrue(r.stderr().contains("err\n"), r.stderr());
+  }
+
+  @Test
+  void envCwdAndUserFromTheSpecApply() throws Exception {
+    Result r =
+        kataRun(
+            null,
+            "--rootfs", rootfs.toString(), "-e", "GREETING=hi there", "-w", "/work", "-u",
+            "65534:65534", "--", "sh", "-c", "echo \"$GREETING\"; pwd; id -u; id -g");
+    assertEquals(0, r.exit(), r.stderr());
+    assertEquals("hi there\n/work\n65534\n65534\n", r.out());
+  }
+
+  @Test
+  void readOnlyRootfsIsReadOnly() throws Exception {
+    Result r =
+        kataRun(
+            null, "--rootfs", rootfs.toString(), "--read-only", "--", "sh", "-c",
+            "touch /created-by-test && echo wrote || echo refused");
+    assertEquals("refused\n", r.out(), r.stderr());
+    assertTrue(Files.notExists(rootfs.resolve("created-by-test")));
+  }
+
+  @Test
+  void twoVmsRunAtOnce() throws Exception {
+    // Each VM sleeps long enough that both must be up at the same time.
+    String cmd = "sleep 3; cat /proc/sys/kernel/random/boot_id";
+    var a = CompletableFuture.supplyAsync(() -> call("sh", "-c", cmd));
+    var b = CompletableFuture.supplyAsync(() -> call("sh", "-c", cmd));
+    int most = 0;
+    while (!(a.isDone() && b.isDone())) {
+      most = Math.max(most, Leaks.processes("/run/kata/kata-run/").size());
+      Thread.sleep(100);
+    }
+    assertEquals(2, most, "two QEMU processes at the same time");
+    Result ra = a.get();
+    Result rb = b.get();
+    assertEquals(0, ra.exit(), ra.stderr());
+    assertEquals(0, rb.exit(), rb.stderr());
+    assertNotEquals(ra.out(), rb.out(), "two VMs, two boot ids");
+  }
+
+  private static Result call(String... command) {
+    try {
+      return run(command);
+    } catch (Exception e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}

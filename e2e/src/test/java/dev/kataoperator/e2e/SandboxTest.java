@@ -1,0 +1,94 @@
+package dev.kataoperator.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.ByteString;
+import dev.kataoperator.agent.v1.CreateContainerRequest;
+import dev.kataoperator.shim.agent.AgentException;
+import dev.kataoperator.shim.config.RuntimeConfig;
+import dev.kataoperator.shim.hypervisor.HostVirtualization;
+import dev.kataoperator.shim.hypervisor.qemu.QemuHypervisor;
+import dev.kataoperator.shim.sandbox.Sandbox;
+import dev.kataoperator.shim.ttrpc.Code;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The Java VM layer driven directly: boot, agent health, bad requests, clean teardown. */
+class SandboxTest {
+  @TempDir Path tmp;
+
+  private Sandbox boot(String id) throws Exception {
+    Path guest = Repo.guestDir();
+    RuntimeConfig config = RuntimeConfig.load(guest.resolve("kata-qemu.toml"));
+    Path rootfs = Busybox.rootfs(tmp.resolve("rootfs"));
+    return Sandbox.boot(
+        new Sandbox.Spec(id, tmp.resolve("run"), rootfs, false, 0, 0, id),
+        config,
+        new QemuHypervisor(config.qemuPath(), config.virtiofsd()),
+        HostVirtualization.probe());
+  }
+
+  @Test
+  void agentReportsTheGuestKernelAndRuntime() throws Exception {
+    try (Sandbox sb = boot("health-test")) {
+      assertEquals(Repo.guestKernelRelease(), sb.health().getKernelRelease());
+      assertTrue(sb.health().getOciRuntime().startsWith("crun"), sb.health().getOciRuntime());
+      assertFalse(sb.health().getAgentVersion().isBlank());
+    }
+    assertFalse(Files.exists(tmp.resolve("run")), "run directory removed on close");
+  }
+
+  @Test
+  void malformedSpecIsInvalidArgument() throws Exception {
+    try (Sandbox sb = boot("badspec-test")) {
+      var e =
+          assertThrows(
+              AgentException.class,
+              () ->
+                  sb.agent()
+                      .createContainer(
+                          CreateContainerRequest.newBuilder()
+                              .setContainerId("c1")
+                              .setOciSpecJson(
+                                  ByteString.copyFrom("{not json", StandardCharsets.UTF_8))
+                              .setRootfsPath(Sandbox.GUEST_SHARED_DIR)
+                              .build()));
+      assertEquals(Code.INVALID_ARGUMENT, e.status().code(), e.getMessage());
+    }
+  }
+
+  @Test
+  void pathTraversalInContainerIdIsRefused() throws Exception {
+    try (Sandbox sb = boot("badid-test")) {
+      var e =
+          assertThrows(
+              AgentException.class,
+              () ->
+                  sb.agent()
+                      .createContainer(
+                          CreateContainerRequest.newBuilder()
+                              .setContainerId("../../etc")
+                              .setOciSpecJson(ByteString.copyFromUtf8("{}"))
+                              .setRootfsPath(Sandbox.GUEST_SHARED_DIR)
+                              .build()));
+      assertEquals(Code.INVALID_ARGUMENT, e.status().code(), e.getMessage());
+    }
+  }
+
+  @Test
+  void vmProcessIsGoneAfterClose() throws Exception {
+    Sandbox sb = boot("close-test");
+    long pid = sb.vm().pids().getFirst();
+    assertTrue(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false));
+    sb.close();
+    assertFalse(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false));
+    // The agent powered the guest off itself (DestroySandbox), so QEMU exited on its own.
+    assertEquals(0, sb.vm().exited().getNow(-1));
+  }
+}
