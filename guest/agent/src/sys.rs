@@ -129,8 +129,30 @@ fn ensure_console() {
     }
 }
 
+/// pivot_root(2) refuses to move the initramfs root ("rootfs" has no parent mount), and crun
+/// pivot_roots into every container. So the agent first makes its root a bind mount of the
+/// initramfs (which has a parent): bind / on /.root, move that over /, chroot into it.
+fn leave_initramfs_root() -> io::Result<()> {
+    let dir = "/.root";
+    mkdir(dir, 0o700);
+    mount("/", dir, "", libc::MS_BIND, None)?;
+    std::env::set_current_dir(dir)?;
+    mount(".", "/", "", libc::MS_MOVE, None)?;
+    let dot = cstr(".")?;
+    // SAFETY: chroot with a NUL-terminated path.
+    if unsafe { libc::chroot(dot.as_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    std::env::set_current_dir("/")?;
+    let _ = std::fs::remove_dir(dir);
+    Ok(())
+}
+
 /// The guest's own filesystems, mounted before anything else (PID 1 only).
 pub fn init_mounts() {
+    if let Err(e) = leave_initramfs_root() {
+        crate::error!("cannot leave the initramfs root (containers will fail to start): {e}");
+    }
     let nosuid_nodev_noexec = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     try_mount("proc", "/proc", "proc", nosuid_nodev_noexec, None);
     try_mount("sysfs", "/sys", "sysfs", nosuid_nodev_noexec, None);
