@@ -167,6 +167,23 @@ fn make_proc(name: &str, launched: crun::Launched, ends: Kept, want_stdin: bool)
     })
 }
 
+/// Whether files can be created in `dir` (a read-only 9p export looks writable to every check
+/// short of trying). Probes with a file of our own, created exclusively and removed at once.
+fn writable_dir(dir: &Path) -> bool {
+    use std::os::unix::fs::OpenOptionsExt;
+    let probe = dir.join(format!(".kata-agent-probe-{}", std::process::id()));
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&probe)
+        .is_ok();
+    if created {
+        let _ = std::fs::remove_file(&probe);
+    }
+    created
+}
+
 /// Pids in a cgroup and its descendants.
 fn cgroup_pids(dir: &Path) -> Vec<u32> {
     let mut pids = Vec::new();
@@ -404,8 +421,11 @@ impl Agent {
         let has_resolv = self.sandbox.lock().unwrap().as_ref().is_some_and(|s| s.resolv_conf);
         let controllers = sys::cgroup_controllers();
         let exists = |p: &str| Path::new(p).exists();
+        let rootfs = Path::new(&req.rootfs_path);
         let env = spec::GuestEnv {
             resolv_conf: has_resolv.then_some(RESOLV_CONF),
+            resolv_mountpoint_ok: has_resolv
+                && (rootfs.join("etc/resolv.conf").symlink_metadata().is_ok() || writable_dir(rootfs)),
             controllers: &controllers,
             exists: &exists,
         };

@@ -50,6 +50,9 @@ pub fn cgroup_path(id: &str) -> String {
 pub struct GuestEnv<'a> {
     /// Guest path of the sandbox's resolv.conf, when the sandbox has one.
     pub resolv_conf: Option<&'a str>,
+    /// Whether /etc/resolv.conf can be bind-mounted in the rootfs: it exists there, or crun
+    /// can create it (the rootfs is writable).
+    pub resolv_mountpoint_ok: bool,
     /// cgroup v2 controllers available in the guest (cgroup.controllers of the root).
     pub controllers: &'a [String],
     /// Whether a bind mount's source exists in the guest.
@@ -168,7 +171,9 @@ pub fn rewrite_spec(
         }
         *list = kept;
     }
-    if !has_resolv {
+    if !has_resolv && env.resolv_conf.is_some() && !env.resolv_mountpoint_ok {
+        notes.push("no /etc/resolv.conf: the rootfs is read-only and has none to mount over".into());
+    } else if !has_resolv {
         if let Some(resolv) = env.resolv_conf {
             let mounts = spec.entry("mounts").or_insert_with(|| Value::Array(vec![]));
             if let Value::Array(list) = mounts {
@@ -262,7 +267,12 @@ mod tests {
     use super::*;
 
     fn env<'a>(exists: &'a dyn Fn(&str) -> bool, controllers: &'a [String]) -> GuestEnv<'a> {
-        GuestEnv { resolv_conf: Some("/run/kata/resolv.conf"), controllers, exists }
+        GuestEnv {
+            resolv_conf: Some("/run/kata/resolv.conf"),
+            resolv_mountpoint_ok: true,
+            controllers,
+            exists,
+        }
     }
 
     #[test]
@@ -360,9 +370,23 @@ mod tests {
     #[test]
     fn no_resolv_conf_without_dns() {
         let exists = |_: &str| true;
-        let e = GuestEnv { resolv_conf: None, controllers: &[], exists: &exists };
+        let e = GuestEnv { resolv_conf: None, resolv_mountpoint_ok: true, controllers: &[], exists: &exists };
         let r = rewrite_spec(br#"{"process": {"args": ["x"]}}"#, "c", "/r", false, &e).unwrap();
         assert!(r.spec.get("mounts").is_none());
+    }
+
+    #[test]
+    fn no_resolv_conf_on_a_read_only_rootfs_without_one() {
+        let exists = |_: &str| true;
+        let e = GuestEnv {
+            resolv_conf: Some("/run/kata/resolv.conf"),
+            resolv_mountpoint_ok: false,
+            controllers: &[],
+            exists: &exists,
+        };
+        let r = rewrite_spec(br#"{"process": {"args": ["x"]}}"#, "c", "/r", false, &e).unwrap();
+        assert!(r.spec.get("mounts").is_none());
+        assert!(r.notes.iter().any(|n| n.contains("read-only")));
     }
 
     #[test]
