@@ -1,0 +1,61 @@
+package dev.kataoperator.shim.containerd;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Path;
+
+/**
+ * The two libc calls the containerd side needs and the JDK lacks, through the FFM API. Needs the
+ * JVM flag {@code --enable-native-access=ALL-UNNAMED} (without it the JDK prints a warning).
+ */
+final class Native {
+  private static final Linker LINKER = Linker.nativeLinker();
+  private static final MethodHandle SETSID =
+      LINKER.downcallHandle(
+          LINKER.defaultLookup().find("setsid").orElseThrow(),
+          FunctionDescriptor.of(ValueLayout.JAVA_INT));
+  private static final MethodHandle MKFIFO =
+      LINKER.downcallHandle(
+          LINKER.defaultLookup().find("mkfifo").orElseThrow(),
+          FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT),
+          Linker.Option.captureCallState("errno"));
+  private static final java.lang.foreign.StructLayout CALL_STATE =
+      Linker.Option.captureStateLayout();
+
+  private Native() {}
+
+  /** setsid(2): a new session and process group, detached from the caller's. */
+  static boolean setsid() {
+    try {
+      return (int) SETSID.invokeExact() >= 0;
+    } catch (Throwable t) {
+      return false;
+    }
+  }
+
+  /** mkfifo(3). */
+  static void mkfifo(Path path, int mode) throws IOException {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment state = arena.allocate(CALL_STATE);
+      MemorySegment cpath = arena.allocateFrom(path.toString());
+      int rc = (int) MKFIFO.invokeExact(state, cpath, mode);
+      if (rc != 0) {
+        int errno =
+            state.get(
+                ValueLayout.JAVA_INT,
+                CALL_STATE.byteOffset(
+                    java.lang.foreign.MemoryLayout.PathElement.groupElement("errno")));
+        throw new IOException("mkfifo " + path + ": errno " + errno);
+      }
+    } catch (IOException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new IOException("mkfifo " + path, t);
+    }
+  }
+}

@@ -1,0 +1,103 @@
+package dev.kataoperator.shim.containerd;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Instant;
+import java.util.logging.Formatter;
+import java.util.logging.Handler;
+import java.util.logging.Level;
+import java.util.logging.LogManager;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
+
+/**
+ * The shim server's log: java.util.logging records written to the {@code log} FIFO containerd
+ * creates in the bundle (containerd copies it into its own log, as for its Go shims). The FIFO is
+ * opened on a background thread (it blocks until containerd reads it); records before that, or when
+ * there is no FIFO, go nowhere.
+ */
+public final class ShimLog {
+  private ShimLog() {}
+
+  public static void install(Path fifo, boolean debug) {
+    LogManager.getLogManager().reset();
+    Logger root = Logger.getLogger("");
+    root.setLevel(debug ? Level.FINE : Level.INFO);
+    FifoHandler handler = new FifoHandler();
+    handler.setLevel(debug ? Level.FINE : Level.INFO);
+    root.addHandler(handler);
+    if (Files.exists(fifo)) {
+      Thread.ofVirtual()
+          .name("shim-log-open")
+          .start(
+              () -> {
+                try {
+                  handler.out = Files.newOutputStream(fifo, StandardOpenOption.WRITE);
+                } catch (IOException e) {
+                  // no log then
+                }
+              });
+    }
+  }
+
+  private static final class FifoHandler extends Handler {
+    volatile OutputStream out;
+
+    FifoHandler() {
+      setFormatter(
+          new Formatter() {
+            @Override
+            public String format(LogRecord r) {
+              StringBuilder sb =
+                  new StringBuilder()
+                      .append("time=\"")
+                      .append(Instant.ofEpochMilli(r.getMillis()))
+                      .append("\" level=")
+                      .append(r.getLevel().getName().toLowerCase(java.util.Locale.ROOT))
+                      .append(" msg=\"")
+                      .append(formatMessage(r).replace("\"", "\\\""))
+                      .append("\" runtime=io.containerd.kata-qemu.v2");
+              if (r.getThrown() != null) {
+                sb.append(" error=\"")
+                    .append(r.getThrown().toString().replace("\"", "\\\""))
+                    .append('"');
+              }
+              return sb.append('\n').toString();
+            }
+          });
+    }
+
+    @Override
+    public synchronized void publish(LogRecord record) {
+      OutputStream o = out;
+      if (o == null || !isLoggable(record)) {
+        return;
+      }
+      try {
+        o.write(getFormatter().format(record).getBytes(StandardCharsets.UTF_8));
+        o.flush();
+      } catch (IOException e) {
+        out = null;
+      }
+    }
+
+    @Override
+    public void flush() {}
+
+    @Override
+    public void close() {
+      OutputStream o = out;
+      if (o != null) {
+        try {
+          o.close();
+        } catch (IOException e) {
+          // ignore
+        }
+      }
+    }
+  }
+}

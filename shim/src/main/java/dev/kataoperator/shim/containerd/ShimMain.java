@@ -1,0 +1,378 @@
+package dev.kataoperator.shim.containerd;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.google.protobuf.InvalidProtocolBufferException;
+import dev.kataoperator.shim.containerd.api.bootstrap.BootstrapParams;
+import dev.kataoperator.shim.containerd.api.bootstrap.BootstrapResult;
+import dev.kataoperator.shim.containerd.api.task.DeleteResponse;
+import dev.kataoperator.shim.ttrpc.TtrpcServer;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.lang.System.Logger.Level;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * The shim binary's entry point for containerd: {@code start}, {@code delete}, and the long-lived
+ * server ({@code serve}, which {@code start} spawns). The launcher's main calls {@link #run} and
+ * exits with its result.
+ *
+ * <p><b>start</b> (containerd runs it with the bundle as cwd, stdout and stderr read together as
+ * the answer): the socket is named after the grouping id (the CRI sandbox id from the spec's {@code
+ * io.kubernetes.cri.sandbox-id} annotation, else the container id), {@code
+ * unix:///run/containerd/s/<sha256(address/namespace/group)>} as containerd's own shims do. If a
+ * shim already serves it, that address is the answer; otherwise a detached server is spawned (new
+ * session, stdio away from containerd's pipes), awaited until it accepts connections, and its
+ * address printed. The answer is the plain address, which every containerd reads (1.6 only that;
+ * 1.7-2.2 try JSON first and fall back to it; 2.3+ try protobuf first and fall back) and which
+ * makes all of them use the task API v2. When containerd 2.3+ wrote BootstrapParams to stdin
+ * (recognised by instance_id and namespace matching the flags), the answer is a BootstrapResult
+ * protobuf instead: version 2, the address, ttrpc.
+ *
+ * <p><b>delete</b>: runs the cleanup hook and prints a DeleteResponse (exit status 137, now).
+ */
+public final class ShimMain {
+  private static final System.Logger LOG = System.getLogger(ShimMain.class.getName());
+  static final String SANDBOX_ID_ANNOTATION = "io.kubernetes.cri.sandbox-id";
+  static final String DEFAULT_SOCKET_DIR = "/run/containerd/s";
+  private static final Duration SERVER_READY_TIMEOUT = Duration.ofSeconds(60);
+
+  private ShimMain() {}
+
+  /** Runs the shim with containerd's arguments; returns the process exit code. */
+  public static int run(String[] args, ShimHooks hooks) {
+    return run(args, hooks, System.in, System.out, System.err);
+  }
+
+  static int run(String[] args, ShimHooks hooks, InputStream in, PrintStream out, PrintStream err) {
+    ShimFlags flags;
+    try {
+      flags = ShimFlags.parse(args);
+    } catch (IllegalArgumentException e) {
+      err.println(e.getMessage());
+      return 2;
+    }
+    if (flags.version()) {
+      out.println("containerd-shim-kata-qemu-v2 (kata-operator, Java)");
+      return 0;
+    }
+    if (flags.info()) {
+      err.println("-info is not supported");
+      return 1;
+    }
+    if (!flags.action().equals("serve")) {
+      // Nothing but the answer may reach containerd's pipes: no console logging.
+      java.util.logging.LogManager.getLogManager().reset();
+    }
+    try {
+      return switch (flags.action()) {
+        case "start" -> start(flags, in, out);
+        case "delete" -> delete(flags, hooks, out);
+        case "serve" -> serve(flags, hooks);
+        default -> {
+          err.println("unknown action " + flags.action() + " (expected start or delete)");
+          yield 2;
+        }
+      };
+    } catch (Exception e) {
+      // containerd shows this text in its error for a failed start or delete.
+      err.print("containerd-shim-kata-qemu-v2: " + e);
+      err.flush();
+      return 1;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------- start
+
+  static int start(ShimFlags flags, InputStream in, PrintStream out) throws Exception {
+    requireFlag(flags.namespace(), "namespace");
+    requireFlag(flags.id(), "id");
+    Path bundle = bundle(flags);
+    byte[] stdin = in.readAllBytes();
+    Optional<BootstrapParams> bootstrap = bootstrapParams(stdin, flags);
+    String ttrpcAddress =
+        bootstrap
+            .map(BootstrapParams::getContainerdTtrpcAddress)
+            .filter(s -> !s.isEmpty())
+            .orElseGet(() -> System.getenv().getOrDefault("TTRPC_ADDRESS", ""));
+    String grpcAddress = flags.address();
+    String group = groupId(bundle, flags.id());
+    Path socketDir =
+        Path.of(
+            bootstrap
+                .filter(BootstrapParams::hasSocketDir)
+                .map(BootstrapParams::getSocketDir)
+                .orElseGet(
+                    () ->
+                        System.getenv().getOrDefault("KATA_SHIM_SOCKET_DIR", DEFAULT_SOCKET_DIR)));
+    Path socket = socketPath(socketDir, grpcAddress, flags.namespace(), group);
+    String address = "unix://" + socket;
+
+    Files.createDirectories(socketDir);
+    try (FileChannel lockFile =
+            FileChannel.open(
+                socketDir.resolve(socket.getFileName() + ".lock"),
+                StandardOpenOption.CREATE,
+                StandardOpenOption.WRITE);
+        FileLock ignored = lockFile.lock()) {
+      if (!canConnect(socket)) {
+        Files.deleteIfExists(socket);
+        spawnServer(flags, bundle, socket, ttrpcAddress);
+      }
+    }
+    Files.writeString(bundle.resolve("address"), address);
+
+    if (bootstrap.isPresent()) {
+      out.write(
+          BootstrapResult.newBuilder()
+              .setVersion(2)
+              .setAddress(address)
+              .setProtocol("ttrpc")
+              .build()
+              .toByteArray());
+    } else {
+      out.print(address);
+    }
+    out.flush();
+    return 0;
+  }
+
+  /** containerd 2.3+'s BootstrapParams on stdin, told apart from older runtime options. */
+  static Optional<BootstrapParams> bootstrapParams(byte[] stdin, ShimFlags flags) {
+    if (stdin.length == 0) {
+      return Optional.empty();
+    }
+    try {
+      BootstrapParams p = BootstrapParams.parseFrom(stdin);
+      if (p.getInstanceId().equals(flags.id()) && p.getNamespace().equals(flags.namespace())) {
+        return Optional.of(p);
+      }
+    } catch (InvalidProtocolBufferException e) {
+      // older containerd: stdin carries runtime options (an Any), or nothing
+    }
+    return Optional.empty();
+  }
+
+  /** The pod's sandbox id from the bundle's config.json annotations, else the container id. */
+  static String groupId(Path bundle, String id) throws IOException {
+    Path config = bundle.resolve("config.json");
+    if (!Files.exists(config)) {
+      return id;
+    }
+    JsonNode spec = new ObjectMapper().readTree(config.toFile());
+    JsonNode sandbox = spec.path("annotations").path(SANDBOX_ID_ANNOTATION);
+    return sandbox.isTextual() && !sandbox.asText().isEmpty() ? sandbox.asText() : id;
+  }
+
+  /** As containerd's shim.SocketAddress: sha256 of "address/namespace/group", under socketDir. */
+  static Path socketPath(Path socketDir, String address, String namespace, String group) {
+    String key = Path.of(address, namespace, group).normalize().toString();
+    if (address.isEmpty()) {
+      key = Path.of(namespace, group).toString();
+    }
+    try {
+      byte[] d = MessageDigest.getInstance("SHA-256").digest(key.getBytes(StandardCharsets.UTF_8));
+      return socketDir.resolve(HexFormat.of().formatHex(d));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  static boolean canConnect(Path socket) {
+    if (!Files.exists(socket)) {
+      return false;
+    }
+    try (SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+      return ch.connect(UnixDomainSocketAddress.of(socket));
+    } catch (IOException e) {
+      return false;
+    }
+  }
+
+  private static void spawnServer(ShimFlags flags, Path bundle, Path socket, String ttrpcAddress)
+      throws IOException, InterruptedException {
+    List<String> cmd = new ArrayList<>(selfCommand());
+    cmd.addAll(
+        List.of(
+            "-namespace", flags.namespace(),
+            "-id", flags.id(),
+            "-address", flags.address(),
+            "-bundle", bundle.toString(),
+            "-socket", socket.toString()));
+    if (flags.debug()) {
+      cmd.add("-debug");
+    }
+    cmd.add("serve");
+    Path serverLog = bundle.resolve("shim-server.log");
+    ProcessBuilder pb =
+        new ProcessBuilder(cmd)
+            .directory(bundle.toFile())
+            .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
+            .redirectOutput(ProcessBuilder.Redirect.appendTo(serverLog.toFile()))
+            .redirectErrorStream(true);
+    pb.environment().put("TTRPC_ADDRESS", ttrpcAddress);
+    pb.environment().put("NAMESPACE", flags.namespace());
+    Process server = pb.start();
+    adjustOomScore(server.pid());
+    long deadline = System.nanoTime() + SERVER_READY_TIMEOUT.toNanos();
+    while (!canConnect(socket)) {
+      if (!server.isAlive()) {
+        throw new IOException(
+            "shim server exited with status " + server.exitValue() + ": " + tail(serverLog));
+      }
+      if (System.nanoTime() > deadline) {
+        server.destroyForcibly();
+        throw new IOException("shim server did not listen within " + SERVER_READY_TIMEOUT);
+      }
+      Thread.sleep(5);
+    }
+  }
+
+  /** This JVM's command line minus the program arguments: how to start another shim JVM. */
+  static List<String> selfCommand() throws IOException {
+    String override = System.getenv("KATA_SHIM_SERVER_COMMAND");
+    if (override != null && !override.isBlank()) {
+      return List.of(override.trim().split("\\s+"));
+    }
+    byte[] raw = Files.readAllBytes(Path.of("/proc/self/cmdline"));
+    List<String> all = new ArrayList<>();
+    int start = 0;
+    for (int i = 0; i < raw.length; i++) {
+      if (raw[i] == 0) {
+        all.add(new String(raw, start, i - start, StandardCharsets.UTF_8));
+        start = i + 1;
+      }
+    }
+    String main = System.getProperty("sun.java.command", "").split(" ")[0];
+    int idx = all.lastIndexOf(main);
+    if (main.isEmpty() || idx < 0) {
+      throw new IOException("cannot find the main class in this JVM's command line: " + all);
+    }
+    return all.subList(0, idx + 1);
+  }
+
+  /** Like containerd's shims: the shim's OOM score is containerd's plus one. */
+  private static void adjustOomScore(long pid) {
+    try {
+      long parent = ProcessHandle.current().parent().map(ProcessHandle::pid).orElse(1L);
+      int score =
+          Integer.parseInt(Files.readString(Path.of("/proc/" + parent + "/oom_score_adj")).trim());
+      Files.writeString(
+          Path.of("/proc/" + pid + "/oom_score_adj"), Integer.toString(Math.min(score + 1, 1000)));
+    } catch (IOException | NumberFormatException e) {
+      LOG.log(Level.DEBUG, "adjusting OOM score", e);
+    }
+  }
+
+  private static String tail(Path log) {
+    try {
+      String s = Files.readString(log);
+      return s.length() > 2000 ? s.substring(s.length() - 2000) : s;
+    } catch (IOException e) {
+      return "(no log)";
+    }
+  }
+
+  // --------------------------------------------------------------------------------------- delete
+
+  static int delete(ShimFlags flags, ShimHooks hooks, PrintStream out) throws Exception {
+    requireFlag(flags.id(), "id");
+    Path bundle = bundle(flags);
+    ShimContext ctx = context(flags, bundle);
+    try {
+      hooks.cleanup(ctx);
+    } catch (Exception e) {
+      LOG.log(Level.WARNING, "cleanup after a dead shim failed", e);
+    }
+    Instant now = Instant.now();
+    out.write(
+        DeleteResponse.newBuilder()
+            .setPid(0)
+            .setExitStatus(128 + 9)
+            .setExitedAt(TaskService.timestamp(now))
+            .build()
+            .toByteArray());
+    out.flush();
+    return 0;
+  }
+
+  // ---------------------------------------------------------------------------------------- serve
+
+  static int serve(ShimFlags flags, ShimHooks hooks) throws Exception {
+    requireFlag(flags.socket(), "socket");
+    Native.setsid();
+    Path bundle = bundle(flags);
+    ShimContext ctx = context(flags, bundle);
+    ShimLog.install(bundle.resolve("log"), flags.debug());
+    Path socket = Path.of(flags.socket());
+    ServerSocketChannel listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+    try {
+      listener.bind(UnixDomainSocketAddress.of(socket));
+    } catch (IOException e) {
+      listener.close();
+      if (canConnect(socket)) {
+        return 0; // another shim serves this pod
+      }
+      throw e;
+    }
+    Files.writeString(bundle.resolve("shim.pid"), Long.toString(ProcessHandle.current().pid()));
+
+    CountDownLatch stop = new CountDownLatch(1);
+    EventPublisher events = EventPublisher.toContainerd(ctx.ttrpcAddress(), ctx.namespace());
+    TaskBackend backend = hooks.newBackend(ctx);
+    TaskService tasks = new TaskService(backend, events, ctx.namespace(), stop::countDown);
+    TtrpcServer server = new TtrpcServer();
+    tasks.register(server);
+    server.start(listener);
+    LOG.log(Level.INFO, "shim for {0} serving on {1}", ctx.groupId(), socket);
+    stop.await();
+    LOG.log(Level.INFO, "shim for {0} shutting down", ctx.groupId());
+    server.shutdown(Duration.ofSeconds(5));
+    events.close();
+    Files.deleteIfExists(socket);
+    Files.deleteIfExists(socket.resolveSibling(socket.getFileName() + ".lock"));
+    return 0;
+  }
+
+  private static ShimContext context(ShimFlags flags, Path bundle) throws IOException {
+    return new ShimContext(
+        flags.namespace().isEmpty()
+            ? System.getenv().getOrDefault("NAMESPACE", "")
+            : flags.namespace(),
+        flags.id(),
+        groupId(bundle, flags.id()),
+        bundle,
+        flags.address(),
+        System.getenv().getOrDefault("TTRPC_ADDRESS", ""),
+        flags.debug());
+  }
+
+  private static Path bundle(ShimFlags flags) {
+    return (flags.bundle().isEmpty() ? Path.of("") : Path.of(flags.bundle())).toAbsolutePath();
+  }
+
+  private static void requireFlag(String value, String name) {
+    if (value == null || value.isEmpty()) {
+      throw new IllegalArgumentException("shim -" + name + " cannot be empty");
+    }
+  }
+}
