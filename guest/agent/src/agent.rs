@@ -25,6 +25,9 @@ const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 /// everything (exec probes would otherwise pile up).
 const EXEC_TTL: Duration = Duration::from_secs(120);
 
+/// Puts back what a call consumed when its answer was not delivered.
+pub type Undo = Box<dyn FnOnce() + Send>;
+
 fn err(code: i32, msg: impl Into<String>) -> RpcError {
     RpcError::new(code, msg)
 }
@@ -652,22 +655,25 @@ impl Agent {
         Ok(pb::Empty {})
     }
 
-    fn read_stream(&self, req: pb::ReadStreamRequest, stderr: bool) -> RpcResult<pb::ReadStreamResponse> {
-        let (c, p) = self.process(&req.container_id, &req.exec_id)?;
+    /// ReadStdout / ReadStderr. Also returns how to put the data back should the answer not
+    /// reach the host.
+    pub fn read_stream(
+        &self,
+        req: pb::ReadStreamRequest,
+        stderr: bool,
+    ) -> (RpcResult<pb::ReadStreamResponse>, Option<Undo>) {
+        let (c, p) = match self.process(&req.container_id, &req.exec_id) {
+            Ok(x) => x,
+            Err(e) => return (Err(e), None),
+        };
         let s = if stderr { &p.stderr } else { &p.stdout };
         let (data, eof) = s.read(req.max_bytes as usize);
         if eof {
             self.forget_exec_if_done(&c, &req.exec_id);
+            return (Ok(pb::ReadStreamResponse { data, eof }), None);
         }
-        Ok(pb::ReadStreamResponse { data, eof })
-    }
-
-    pub fn read_stdout(&self, req: pb::ReadStreamRequest) -> RpcResult<pb::ReadStreamResponse> {
-        self.read_stream(req, false)
-    }
-
-    pub fn read_stderr(&self, req: pb::ReadStreamRequest) -> RpcResult<pb::ReadStreamResponse> {
-        self.read_stream(req, true)
+        let (s, back) = (Arc::clone(s), data.clone());
+        (Ok(pb::ReadStreamResponse { data, eof }), Some(Box::new(move || s.unread(&back))))
     }
 
     pub fn resize_terminal(&self, req: pb::ResizeTerminalRequest) -> RpcResult<pb::Empty> {
@@ -681,11 +687,17 @@ impl Agent {
         Ok(pb::Empty {})
     }
 
-    pub fn get_oom_event(&self) -> RpcResult<pb::OomEvent> {
+    /// GetOOMEvent, and how to put the event back should the answer not reach the host.
+    pub fn get_oom_event(self: &Arc<Self>) -> (RpcResult<pb::OomEvent>, Option<Undo>) {
         let mut q = self.oom.lock().unwrap();
         loop {
             if let Some(id) = q.events.pop_front() {
-                return Ok(pb::OomEvent { container_id: id });
+                let (a, back) = (Arc::clone(self), id.clone());
+                let undo: Undo = Box::new(move || {
+                    a.oom.lock().unwrap().events.push_front(back);
+                    a.oom_cv.notify_all();
+                });
+                return (Ok(pb::OomEvent { container_id: id }), Some(undo));
             }
             q = self.oom_cv.wait(q).unwrap();
         }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use prost::Message;
 
-use crate::agent::Agent;
+use crate::agent::{Agent, Undo};
 use crate::pb;
 use crate::sys;
 use crate::ttrpc::{code, After, RpcError, RpcResult, Service};
@@ -19,6 +19,13 @@ fn decode<M: Message + Default>(payload: &[u8]) -> RpcResult<M> {
 
 fn enc<M: Message>(r: RpcResult<M>) -> RpcResult<Vec<u8>> {
     r.map(|m| m.encode_to_vec())
+}
+
+fn with_undo(r: RpcResult<Vec<u8>>, undo: Option<Undo>) -> (RpcResult<Vec<u8>>, After) {
+    match undo {
+        Some(u) if r.is_ok() => (r, After::IfUndelivered(u)),
+        _ => (r, After::Nothing),
+    }
 }
 
 impl Service for AgentService {
@@ -54,10 +61,21 @@ impl Service for AgentService {
             "WaitProcess" => decode(p).and_then(|r| enc(a.wait_process(r))),
             "WriteStdin" => decode(p).and_then(|r| enc(a.write_stdin(r))),
             "CloseStdin" => decode(p).and_then(|r| enc(a.close_stdin(r))),
-            "ReadStdout" => decode(p).and_then(|r| enc(a.read_stdout(r))),
-            "ReadStderr" => decode(p).and_then(|r| enc(a.read_stderr(r))),
+            "ReadStdout" | "ReadStderr" => {
+                let (r, undo) = match decode(p) {
+                    Ok(req) => a.read_stream(req, method == "ReadStderr"),
+                    Err(e) => (Err(e), None),
+                };
+                return with_undo(enc(r), undo);
+            }
             "ResizeTerminal" => decode(p).and_then(|r| enc(a.resize_terminal(r))),
-            "GetOOMEvent" => decode::<pb::GetOomEventRequest>(p).and_then(|_| enc(a.get_oom_event())),
+            "GetOOMEvent" => {
+                if let Err(e) = decode::<pb::GetOomEventRequest>(p) {
+                    return (Err(e), After::Nothing);
+                }
+                let (r, undo) = a.get_oom_event();
+                return with_undo(enc(r), undo);
+            }
             m => Err(RpcError::new(code::UNIMPLEMENTED, format!("unknown method {m}"))),
         };
         (r, After::Nothing)

@@ -59,6 +59,15 @@ impl Stream {
         self.cv.notify_all();
     }
 
+    /// Puts data taken by a read whose answer never reached the host back in front.
+    pub fn unread(&self, data: &[u8]) {
+        let mut st = self.state.lock().unwrap();
+        for b in data.iter().rev() {
+            st.buf.push_front(*b);
+        }
+        self.cv.notify_all();
+    }
+
     pub fn finish(&self) {
         let mut st = self.state.lock().unwrap();
         st.eof = true;
@@ -216,6 +225,9 @@ mod tests {
         s.push(b"hello world");
         assert_eq!(s.read(5), (b"hello".to_vec(), false));
         assert_eq!(s.read(0), (b" world".to_vec(), false));
+        s.push(b"!");
+        s.unread(b"world");
+        assert_eq!(s.read(0), (b"world!".to_vec(), false));
         s.finish();
         assert!(!s.eof_delivered());
         assert_eq!(s.read(10), (vec![], true));

@@ -195,6 +195,9 @@ pub enum After {
     Nothing,
     /// Run this once the response is out (used by DestroySandbox to power off).
     Then(Box<dyn FnOnce() + Send>),
+    /// Run this if the response could not be delivered (its connection is gone): it puts back
+    /// what the call consumed (stdout data, an OOM event) for the next caller.
+    IfUndelivered(Box<dyn FnOnce() + Send>),
 }
 
 /// The service side: decodes a method's payload and returns the encoded response payload.
@@ -222,15 +225,18 @@ impl<W: Write + Send> Conn<W> {
         self.generation.load(Ordering::SeqCst)
     }
 
-    fn send(&self, generation: usize, frame: &[u8]) {
+    /// Writes a whole frame; false when it was dropped (stale connection) or failed.
+    fn send(&self, generation: usize, frame: &[u8]) -> bool {
         let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         if generation != self.generation() {
             crate::debug!("ttrpc: dropping a response for a closed connection");
-            return;
+            return false;
         }
         if let Err(e) = w.write_all(frame).and_then(|_| w.flush()) {
             crate::warn!("ttrpc: writing a response failed: {e}");
+            return false;
         }
+        true
     }
 }
 
@@ -322,10 +328,12 @@ where
             if let Err(e) = &result {
                 crate::info!("rpc {} failed: {}", req.method, e);
             }
-            conn.send(generation, &encode_response(stream_id, result));
+            let delivered = conn.send(generation, &encode_response(stream_id, result));
             IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
-            if let After::Then(f) = after {
-                f();
+            match after {
+                After::Then(f) => f(),
+                After::IfUndelivered(f) if !delivered => f(),
+                _ => {}
             }
         });
     if let Err(e) = spawned {
@@ -548,9 +556,9 @@ mod tests {
         let conn = Conn::new(sink.clone());
         let g = conn.generation();
         conn.bump_generation();
-        conn.send(g, &encode_response(1, Ok(vec![1])));
+        assert!(!conn.send(g, &encode_response(1, Ok(vec![1]))));
         assert!(sink.0.lock().unwrap().is_empty());
-        conn.send(conn.generation(), &encode_response(3, Ok(vec![1])));
+        assert!(conn.send(conn.generation(), &encode_response(3, Ok(vec![1]))));
         assert!(!sink.0.lock().unwrap().is_empty());
     }
 }
