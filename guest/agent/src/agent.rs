@@ -566,6 +566,10 @@ impl Agent {
         }
         let _reservation = Reservation { set: &c.exec_busy, id: exec_id.to_string() };
         let process = spec::rewrite_process(&req.process_json, req.terminal)?;
+        // A process joining a frozen cgroup would freeze, and crun exec with it.
+        if std::fs::read_to_string(c.cgroup().join("cgroup.freeze")).is_ok_and(|f| f.trim() == "1") {
+            return Err(err(code::FAILED_PRECONDITION, format!("container {} is paused", c.id)));
+        }
         let file = c.bundle.join(format!("exec-{exec_id}.json"));
         write_json(&file, &process)?;
         let (child_io, keep) = make_stdio(req.terminal, req.stdin)?;
