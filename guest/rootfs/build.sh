@@ -52,6 +52,10 @@ done
 printf 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n' > etc/passwd
 printf 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n' > etc/group
 chmod 0644 etc/passwd etc/group
+# What Health reports as the OCI runtime, without starting crun in the guest.
+mkdir -p etc/kata
+"$CRUN" --version | head -n1 > etc/kata/oci-runtime
+chmod 0644 etc/kata/oci-runtime
 # The kernel opens /dev/console for init before devtmpfs is mounted.
 if [ "$(id -u)" -eq 0 ]; then
   mknod -m 0600 dev/console c 5 1

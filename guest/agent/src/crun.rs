@@ -65,9 +65,18 @@ pub fn run(args: &[&str]) -> RpcResult<String> {
     Ok(out)
 }
 
+/// Written by the rootfs build (`crun --version`, first line), so that the first Health does
+/// not wait for crun to start under emulation.
+const VERSION_FILE: &str = "/etc/kata/oci-runtime";
+
 /// `crun --version`, first line.
 pub fn version() -> String {
     static V: OnceLock<String> = OnceLock::new();
+    if let Ok(v) = std::fs::read_to_string(VERSION_FILE) {
+        if !v.trim().is_empty() {
+            return v.trim().to_string();
+        }
+    }
     V.get_or_init(|| match run(&["--version"]) {
         Ok(out) => out.lines().next().unwrap_or("").trim().to_string(),
         Err(e) => {

@@ -53,8 +53,6 @@ pub fn run() -> ! {
     if pid1 && debug_console {
         sys::debug_console();
     }
-    // crun --version takes a while under emulation: have it ready for the first Health.
-    let _ = std::thread::Builder::new().name("warmup".into()).spawn(crun::version);
     let service = Arc::new(rpc::AgentService { agent: agent::Agent::new() });
     transport::start_vsock(Arc::clone(&service));
     transport::serve_serial(service);
