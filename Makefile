@@ -51,7 +51,7 @@ lint:
 	$(MVN) -DskipTests spotless:check compile
 
 test-java: guest
-	@bash guest/agent/check.sh
+	@KATA_GUEST_DIR=$(GUEST) bash guest/agent/check.sh
 	KATA_GUEST_DIR=$(GUEST) $(MVN) verify
 
 test: setup

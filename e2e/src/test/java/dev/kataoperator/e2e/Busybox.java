@@ -10,8 +10,28 @@ final class Busybox {
   static final Path BINARY = Path.of("/bin/busybox");
   private static final List<String> APPLETS =
       List.of(
-          "sh", "cat", "echo", "uname", "id", "pwd", "ls", "touch", "head", "yes", "sleep", "env",
-          "true", "false", "wc", "sha256sum", "dd", "kill", "hostname", "mount", "tr", "seq");
+          "sh",
+          "cat",
+          "echo",
+          "uname",
+          "id",
+          "pwd",
+          "ls",
+          "touch",
+          "head",
+          "yes",
+          "sleep",
+          "env",
+          "true",
+          "false",
+          "wc",
+          "sha256sum",
+          "dd",
+          "kill",
+          "hostname",
+          "mount",
+          "tr",
+          "seq");
 
   private Busybox() {}
 

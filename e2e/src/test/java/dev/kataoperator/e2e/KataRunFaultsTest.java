@@ -52,7 +52,9 @@ class KataRunFaultsTest {
   }
 
   static KataRunTest.Result run(Path config, String... command) throws Exception {
-    var args = new java.util.ArrayList<>(List.of("--config", config.toString(), "--rootfs", rootfs.toString(), "--"));
+    var args =
+        new java.util.ArrayList<>(
+            List.of("--config", config.toString(), "--rootfs", rootfs.toString(), "--"));
     args.addAll(List.of(command));
     return KataRunTest.kataRun(null, args.toArray(String[]::new));
   }
@@ -100,10 +102,7 @@ class KataRunFaultsTest {
   void agentThatNeverAnswersTimesOut() throws Exception {
     // A guest whose init never starts an agent: the kernel boots, nobody answers.
     Path initrd = SilentGuest.initramfs(tmp.resolve("silent"));
-    var r =
-        run(
-            config("silent", "initrd = \"" + initrd + "\"", "boot_timeout = 5"),
-            "true");
+    var r = run(config("silent", "initrd = \"" + initrd + "\"", "boot_timeout = 5"), "true");
     assertOneLineError(r, "did not answer within 5 s");
   }
 

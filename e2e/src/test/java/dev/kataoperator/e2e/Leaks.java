@@ -3,6 +3,8 @@ package dev.kataoperator.e2e;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -15,16 +17,25 @@ final class Leaks {
 
   /** Processes whose command line mentions {@code marker} (QEMU, virtiofsd of our runs). */
   static List<String> processes(String marker) {
+    // /proc directly: ProcessHandle.Info.commandLine() is often empty for other processes.
     var found = new ArrayList<String>();
-    ProcessHandle.allProcesses()
-        .forEach(
-            p -> {
-              String cmd = p.info().commandLine().orElse("");
-              if (cmd.contains(marker)
-                  && (cmd.contains("qemu-system") || cmd.contains("virtiofsd"))) {
-                found.add(p.pid() + " " + cmd);
-              }
-            });
+    try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
+      for (Path p : procs.filter(d -> d.getFileName().toString().matches("\\d+")).toList()) {
+        String cmd;
+        try {
+          cmd =
+              new String(Files.readAllBytes(p.resolve("cmdline")), StandardCharsets.UTF_8)
+                  .replace('\0', ' ');
+        } catch (IOException e) {
+          continue; // exited meanwhile
+        }
+        if (cmd.contains(marker) && (cmd.contains("qemu-system") || cmd.contains("virtiofsd"))) {
+          found.add(p.getFileName() + " " + cmd);
+        }
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
     return found;
   }
 

@@ -11,6 +11,7 @@ import dev.kataoperator.shim.agent.AgentException;
 import dev.kataoperator.shim.config.RuntimeConfig;
 import dev.kataoperator.shim.hypervisor.HostVirtualization;
 import dev.kataoperator.shim.hypervisor.qemu.QemuHypervisor;
+import dev.kataoperator.shim.sandbox.GuestProcess;
 import dev.kataoperator.shim.sandbox.Sandbox;
 import dev.kataoperator.shim.ttrpc.Code;
 import java.nio.charset.StandardCharsets;
@@ -78,6 +79,30 @@ class SandboxTest {
                               .setRootfsPath(Sandbox.GUEST_SHARED_DIR)
                               .build()));
       assertEquals(Code.INVALID_ARGUMENT, e.status().code(), e.getMessage());
+    }
+  }
+
+  @Test
+  void initKilledBySignalExitsWith128PlusSignal() throws Exception {
+    try (Sandbox sb = boot("signal-test")) {
+      var spec =
+          """
+          {"ociVersion":"1.1.0","process":{"args":["sleep","600"],"cwd":"/","user":{"uid":0,"gid":0},
+           "env":["PATH=/bin"]},"root":{"path":"rootfs"},
+           "mounts":[{"destination":"/proc","type":"proc","source":"proc"}],
+           "linux":{"namespaces":[{"type":"pid"},{"type":"mount"}]}}
+          """;
+      sb.agent()
+          .createContainer(
+              CreateContainerRequest.newBuilder()
+                  .setContainerId("sleeper")
+                  .setOciSpecJson(ByteString.copyFromUtf8(spec))
+                  .setRootfsPath(Sandbox.GUEST_SHARED_DIR)
+                  .build());
+      sb.agent().startContainer("sleeper");
+      var process = new GuestProcess(sb.agent(), "sleeper", "");
+      process.signal(9);
+      assertEquals(137, process.waitFor());
     }
   }
 

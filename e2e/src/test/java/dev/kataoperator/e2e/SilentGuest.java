@@ -19,7 +19,9 @@ final class SilentGuest {
     Path out = dir.resolve("silent.cpio.gz");
     Process p =
         new ProcessBuilder(
-                "sh", "-c", "cd '" + root + "' && find . | cpio -o -H newc --quiet | gzip -1 > '" + out + "'")
+                "sh",
+                "-c",
+                "cd '" + root + "' && find . | cpio -o -H newc --quiet | gzip -1 > '" + out + "'")
             .inheritIO()
             .start();
     if (p.waitFor() != 0) {

@@ -84,11 +84,16 @@ public final class KataRun {
     RuntimeConfig config = RuntimeConfig.load(configFile);
     String id = "run-" + HexFormat.of().formatHex(randomBytes(6));
     Path runDir = RUN_ROOT.resolve(id);
+    RunDirs.sweepStale(RUN_ROOT);
     teardown.onClose(() -> RunDirs.deleteQuietly(runDir));
+    try {
+      RunDirs.createOwned(runDir);
+    } catch (IOException e) {
+      throw new SandboxException("cannot create " + runDir + ": " + e.getMessage(), e);
+    }
     Path rootfs;
     if (o.image().isPresent()) {
-      Path unpacked = RUN_ROOT.resolve(id + "-rootfs");
-      teardown.onClose(() -> RunDirs.deleteQuietly(unpacked));
+      Path unpacked = runDir.resolve("image-rootfs");
       rootfs = OciImages.unpack(o.image().get(), unpacked);
     } else {
       rootfs = o.rootfs().get().toAbsolutePath();

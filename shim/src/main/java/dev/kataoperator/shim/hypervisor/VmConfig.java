@@ -3,6 +3,7 @@ package dev.kataoperator.shim.hypervisor;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
 
 /**
  * Everything a hypervisor needs to boot one sandbox VM.
@@ -17,6 +18,8 @@ import java.util.Objects;
  * @param kernelParams extra kernel command-line parameters
  * @param sharedDirs host directories exported to the guest
  * @param nics network interfaces (tap devices) to attach
+ * @param netns network namespace to run the hypervisor in (the pod's), so it can open the taps
+ *     there; empty for the host's
  */
 public record VmConfig(
     String id,
@@ -28,7 +31,8 @@ public record VmConfig(
     Accelerator accel,
     List<String> kernelParams,
     List<SharedDir> sharedDirs,
-    List<Nic> nics) {
+    List<Nic> nics,
+    Optional<Path> netns) {
 
   public VmConfig {
     Objects.requireNonNull(id);
@@ -45,6 +49,7 @@ public record VmConfig(
     kernelParams = List.copyOf(kernelParams);
     sharedDirs = List.copyOf(sharedDirs);
     nics = List.copyOf(nics);
+    Objects.requireNonNull(netns);
   }
 
   /** How a host directory reaches the guest. */

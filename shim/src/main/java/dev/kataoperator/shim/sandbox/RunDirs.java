@@ -10,6 +10,43 @@ import java.util.stream.Stream;
 public final class RunDirs {
   private RunDirs() {}
 
+  private static final String OWNER = "owner.pid";
+
+  /** Creates {@code dir} and records this process as its owner, for {@link #sweepStale}. */
+  public static void createOwned(Path dir) throws IOException {
+    Files.createDirectories(dir);
+    Files.writeString(dir.resolve(OWNER), Long.toString(ProcessHandle.current().pid()));
+  }
+
+  /**
+   * Removes run directories under {@code root} whose owner process is gone (it was killed before it
+   * could clean up). Its VM died with it: QEMU is tied to the owner's life.
+   */
+  public static void sweepStale(Path root) {
+    if (!Files.isDirectory(root)) {
+      return;
+    }
+    try (Stream<Path> dirs = Files.list(root)) {
+      for (Path d : dirs.toList()) {
+        Path owner = d.resolve(OWNER);
+        if (!Files.isRegularFile(owner)) {
+          continue;
+        }
+        try {
+          long pid = Long.parseLong(Files.readString(owner).strip());
+          if (ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) {
+            continue;
+          }
+        } catch (IOException | NumberFormatException e) {
+          // unreadable owner: treat as stale
+        }
+        deleteQuietly(d);
+      }
+    } catch (IOException e) {
+      // nothing to sweep
+    }
+  }
+
   /** Deletes {@code dir} recursively, without following symlinks; errors are ignored. */
   public static void deleteQuietly(Path dir) {
     if (!Files.exists(dir)) {

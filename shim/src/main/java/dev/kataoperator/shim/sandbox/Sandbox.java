@@ -20,6 +20,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.logging.Logger;
 
 /**
@@ -59,6 +60,8 @@ public final class Sandbox implements AutoCloseable {
    * @param memoryMiB guest memory, 0 for the config's default
    * @param vcpus guest vCPUs, 0 for the config's default
    * @param hostname the guest's hostname
+   * @param netns the pod's network namespace, where the hypervisor runs; empty for none
+   * @param nics tap devices in that namespace to attach
    */
   public record Spec(
       String id,
@@ -67,9 +70,33 @@ public final class Sandbox implements AutoCloseable {
       boolean sharedReadOnly,
       int memoryMiB,
       int vcpus,
-      String hostname) {
+      String hostname,
+      Optional<Path> netns,
+      List<VmConfig.Nic> nics) {
     public Spec {
       Ids.requireValid("sandbox id", id);
+      nics = List.copyOf(nics);
+    }
+
+    /** A sandbox without networking. */
+    public Spec(
+        String id,
+        Path runDir,
+        Path sharedDir,
+        boolean sharedReadOnly,
+        int memoryMiB,
+        int vcpus,
+        String hostname) {
+      this(
+          id,
+          runDir,
+          sharedDir,
+          sharedReadOnly,
+          memoryMiB,
+          vcpus,
+          hostname,
+          Optional.empty(),
+          List.of());
     }
   }
 
@@ -104,7 +131,8 @@ public final class Sandbox implements AutoCloseable {
                   accel.accelerator(),
                   params,
                   List.of(share),
-                  List.of()));
+                  spec.nics(),
+                  spec.netns()));
       agent = connectAgent(vm);
       HealthResponse health = waitForAgent(vm, agent, config.agentBootTimeout());
       agent.createSandbox(

@@ -72,8 +72,15 @@ public final class QemuHypervisor implements Hypervisor {
       for (var nic : config.nics()) {
         args.add(new QemuArgs.TapNic(nic.id(), nic.tapName(), nic.macAddress()));
       }
-      return QemuVm.start(
-          QemuArgs.commandLine(qemuBinary, args), config.runDir(), helpers, START_TIMEOUT);
+      List<String> cmd = QemuArgs.commandLine(qemuBinary, args);
+      if (config.netns().isPresent()) {
+        // QEMU opens the pod's tap devices by name, so it must run in the pod's netns; its
+        // control and agent sockets are path-based and unaffected.
+        var inNetns = new ArrayList<>(List.of("nsenter", "--net=" + config.netns().get(), "--"));
+        inNetns.addAll(cmd);
+        cmd = inNetns;
+      }
+      return QemuVm.start(cmd, config.runDir(), helpers, START_TIMEOUT);
     } catch (IOException e) {
       helpers.forEach(Process::destroyForcibly);
       throw new HypervisorException("cannot start QEMU for sandbox " + config.id() + ": " + e, e);

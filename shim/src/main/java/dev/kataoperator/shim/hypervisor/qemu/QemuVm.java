@@ -1,6 +1,7 @@
 package dev.kataoperator.shim.hypervisor.qemu;
 
 import dev.kataoperator.shim.hypervisor.HypervisorException;
+import dev.kataoperator.shim.hypervisor.Spawner;
 import dev.kataoperator.shim.hypervisor.Vm;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -40,16 +41,15 @@ final class QemuVm implements Vm {
   static QemuVm start(List<String> command, Path runDir, List<Process> helpers, Duration timeout)
       throws IOException {
     Path log = runDir.resolve("qemu.log");
-    List<String> cmd = new ArrayList<>(command);
-    // QEMU ends itself when this JVM dies, however it dies: no VM outlives its shim.
-    cmd.addAll(List.of("-run-with", "exit-with-parent=on"));
+    // No VM outlives its shim, however the shim dies.
+    List<String> cmd = Spawner.tiedToThisJvm(command);
     Files.writeString(runDir.resolve("qemu.cmdline"), String.join(" ", cmd) + "\n");
     Process qemu =
-        new ProcessBuilder(cmd)
-            .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
-            .redirectErrorStream(true)
-            .redirectOutput(log.toFile())
-            .start();
+        Spawner.start(
+            new ProcessBuilder(cmd)
+                .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
+                .redirectErrorStream(true)
+                .redirectOutput(log.toFile()));
     Path qmpSocket = runDir.resolve("qmp.sock");
     long deadline = System.nanoTime() + timeout.toNanos();
     try {

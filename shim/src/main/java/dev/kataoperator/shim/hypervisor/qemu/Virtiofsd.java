@@ -1,6 +1,7 @@
 package dev.kataoperator.shim.hypervisor.qemu;
 
 import dev.kataoperator.shim.hypervisor.HypervisorException;
+import dev.kataoperator.shim.hypervisor.Spawner;
 import dev.kataoperator.shim.hypervisor.VmConfig.SharedDir;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -26,10 +27,10 @@ final class Virtiofsd {
       cmd.add("--readonly");
     }
     Process p =
-        new ProcessBuilder(cmd)
-            .redirectErrorStream(true)
-            .redirectOutput(runDir.resolve("virtiofsd-" + share.tag() + ".log").toFile())
-            .start();
+        Spawner.start(
+            new ProcessBuilder(Spawner.tiedToThisJvm(cmd))
+                .redirectErrorStream(true)
+                .redirectOutput(runDir.resolve("virtiofsd-" + share.tag() + ".log").toFile()));
     long deadline = System.nanoTime() + 5_000_000_000L;
     try {
       while (!Files.exists(socket)) {
