@@ -1,0 +1,80 @@
+package dev.kataoperator.operator.api.v1alpha1;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.generator.annotation.Default;
+import io.fabric8.generator.annotation.Pattern;
+import io.fabric8.generator.annotation.Required;
+import io.fabric8.generator.annotation.ValidationRule;
+
+/** One RuntimeClass: its name is also its containerd runtime handler. */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+@ValidationRule(
+    value = "!(has(self.default) && self.default) || self.hypervisor == 'qemu'",
+    message = "the default runtime class must use the qemu hypervisor")
+public class RuntimeClassSpec {
+
+  @JsonPropertyDescription(
+      "RuntimeClass name and containerd runtime handler, e.g. kata-qemu. 'kata' is reserved for"
+          + " the alias of the default class.")
+  @Required
+  @Pattern("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+  @ValidationRule(
+      value = "self != 'kata' && self != 'runtime-state'",
+      message = "'kata' is the default alias and 'runtime-state' a contract label")
+  public String name;
+
+  @JsonPropertyDescription(
+      "Virtual machine monitor. qemu works everywhere (with KVM, or emulated where allowed);"
+          + " firecracker needs KVM and is published only where a node reported support.")
+  @Default("qemu")
+  public Hypervisor hypervisor = Hypervisor.qemu;
+
+  @JsonPropertyDescription(
+      "Resources a pod's VM costs beyond its containers; set as the RuntimeClass's"
+          + " overhead.podFixed and so counted by the scheduler and quotas.")
+  @Default("{}")
+  public Overhead overhead = new Overhead();
+
+  @JsonPropertyDescription(
+      "Also publish this class as RuntimeClass 'kata'. At most one class may be the default.")
+  @JsonProperty("default")
+  @Default("false")
+  public boolean isDefault;
+
+  public RuntimeClassSpec() {}
+
+  public RuntimeClassSpec(String name, Hypervisor hypervisor, boolean isDefault) {
+    this.name = name;
+    this.hypervisor = hypervisor;
+    this.isDefault = isDefault;
+  }
+
+  /** Supported VMMs. */
+  public enum Hypervisor {
+    qemu,
+    firecracker
+  }
+
+  /** Fixed per-pod overhead. */
+  @JsonInclude(JsonInclude.Include.NON_NULL)
+  public static class Overhead {
+    @JsonPropertyDescription("CPU overhead per pod, a Kubernetes quantity.")
+    @Default("250m")
+    @Pattern("^([0-9]+m|[0-9]+(\\.[0-9]{1,3})?)$")
+    public String cpu = "250m";
+
+    @JsonPropertyDescription("Memory overhead per pod, a Kubernetes quantity.")
+    @Default("160Mi")
+    @Pattern("^[0-9]+(Ki|Mi|Gi|k|M|G)?$")
+    public String memory = "160Mi";
+
+    public Overhead() {}
+
+    public Overhead(String cpu, String memory) {
+      this.cpu = cpu;
+      this.memory = memory;
+    }
+  }
+}

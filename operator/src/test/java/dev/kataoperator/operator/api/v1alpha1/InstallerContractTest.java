@@ -1,0 +1,65 @@
+package dev.kataoperator.operator.api.v1alpha1;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kataoperator.operator.api.v1alpha1.InstallerContract.NodeReport;
+import dev.kataoperator.operator.api.v1alpha1.InstallerContract.RuntimeState;
+import dev.kataoperator.operator.api.v1alpha1.InstallerContract.Virtualization;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+class InstallerContractTest {
+
+  @Test
+  void parsesAFullReport() {
+    NodeReport r =
+        NodeReport.parse(
+            Map.of(
+                "kataoperator.dev/runtime-state", "installed",
+                "kataoperator.dev/kata-qemu", "true",
+                "kataoperator.dev/kata-fc", "false",
+                "kubernetes.io/os", "linux"),
+            Map.of(
+                "kataoperator.dev/virtualization", "nested",
+                "kataoperator.dev/hypervisors", " qemu , Firecracker",
+                "kataoperator.dev/payload-version", "3.2.0",
+                "kataoperator.dev/config-hash", "abc123",
+                "kataoperator.dev/installer-image", "img:1",
+                "kataoperator.dev/message", "  ok  "));
+    assertEquals(Optional.of(RuntimeState.installed), r.state());
+    assertEquals(Set.of("kata-qemu"), r.runtimeClasses(), "only labels that are exactly true");
+    assertEquals(Optional.of(Virtualization.nested), r.virtualization());
+    assertEquals(Set.of("qemu", "firecracker"), r.hypervisors());
+    assertEquals(Optional.of("3.2.0"), r.payloadVersion());
+    assertEquals(Optional.of("ok"), r.message());
+    assertTrue(r.isFor("abc123"));
+    assertFalse(r.isFor("abc124"));
+    assertTrue(r.supports("kata-qemu"));
+    assertFalse(r.supports("kata-fc"));
+  }
+
+  @Test
+  void unknownOrMissingValuesAreEmptyNotErrors() {
+    NodeReport r =
+        NodeReport.parse(
+            Map.of("kataoperator.dev/runtime-state", "Installed"),
+            Map.of("kataoperator.dev/virtualization", "kvm", "kataoperator.dev/message", " "));
+    assertEquals(Optional.empty(), r.state(), "values are case-sensitive");
+    assertEquals(Optional.empty(), r.virtualization());
+    assertEquals(Optional.empty(), r.message());
+    assertFalse(r.isFor("anything"));
+    NodeReport none = NodeReport.parse(null, null);
+    assertTrue(none.state().isEmpty());
+    assertTrue(none.runtimeClasses().isEmpty());
+  }
+
+  @Test
+  void stateLabelIsNotARuntimeClass() {
+    NodeReport r = NodeReport.parse(Map.of("kataoperator.dev/runtime-state", "true"), Map.of());
+    assertTrue(r.runtimeClasses().isEmpty());
+  }
+}

@@ -1,0 +1,562 @@
+package dev.kataoperator.operator.it;
+
+import static dev.kataoperator.operator.api.v1alpha1.InstallerContract.*;
+import static dev.kataoperator.operator.it.KubeApiServerResource.NAMESPACE;
+import static dev.kataoperator.operator.it.KubeApiServerResource.admin;
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kataoperator.operator.api.v1alpha1.KataConfig;
+import dev.kataoperator.operator.api.v1alpha1.KataConfigSpec;
+import dev.kataoperator.operator.api.v1alpha1.NodeStatus;
+import dev.kataoperator.operator.api.v1alpha1.RuntimeClassSpec;
+import dev.kataoperator.operator.api.v1alpha1.RuntimeClassSpec.Hypervisor;
+import dev.kataoperator.operator.installer.InstallerResources;
+import io.fabric8.kubernetes.api.model.Condition;
+import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.Event;
+import io.fabric8.kubernetes.api.model.IntOrString;
+import io.fabric8.kubernetes.api.model.Node;
+import io.fabric8.kubernetes.api.model.NodeBuilder;
+import io.fabric8.kubernetes.api.model.PodBuilder;
+import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.api.model.ServiceAccount;
+import io.fabric8.kubernetes.api.model.apps.DaemonSet;
+import io.fabric8.kubernetes.api.model.node.v1.RuntimeClass;
+import io.fabric8.kubernetes.api.model.rbac.ClusterRole;
+import io.fabric8.kubernetes.api.model.rbac.ClusterRoleBinding;
+import io.fabric8.kubernetes.api.model.rbac.Role;
+import io.fabric8.kubernetes.api.model.rbac.RoleBinding;
+import io.fabric8.kubernetes.client.dsl.Resource;
+import io.quarkus.test.common.WithTestResource;
+import io.quarkus.test.junit.QuarkusTest;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Consumer;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The operator (running in this JVM, as its own ServiceAccount) against a real kube-apiserver.
+ * There is no kubelet and no controller-manager: the tests play the installer by patching Node
+ * labels and annotations exactly as the contract says, and pods stay Pending.
+ */
+@QuarkusTest
+@WithTestResource(KubeApiServerResource.class)
+class KataConfigOperatorTest {
+  static final Duration TIMEOUT = Duration.ofSeconds(45);
+  static final String NAME = "cluster";
+
+  @BeforeEach
+  void nodes() {
+    node("node-a", Map.of("kubernetes.io/os", "linux", "pool", "sandbox"));
+    node("node-b", Map.of("kubernetes.io/os", "linux", "pool", "sandbox"));
+    node("node-win", Map.of("kubernetes.io/os", "windows", "pool", "sandbox"));
+  }
+
+  @AfterEach
+  void cleanUp() {
+    admin().pods().inAnyNamespace().withLabel("test", "kata").withGracePeriod(0).delete();
+    admin().resources(KataConfig.class).delete();
+    // Play the installers reverting their nodes, until every KataConfig is gone.
+    await()
+        .atMost(TIMEOUT)
+        .pollInterval(Duration.ofMillis(500))
+        .until(
+            () -> {
+              revertAllNodes();
+              return admin().resources(KataConfig.class).list().getItems().isEmpty();
+            });
+    admin().nodes().delete();
+    await().atMost(TIMEOUT).until(() -> admin().nodes().list().getItems().isEmpty());
+  }
+
+  // --- create -> DaemonSet, RBAC and status -----------------------------------------------
+
+  @Test
+  void createsInstallerDaemonSetRbacAndStatus() {
+    KataConfig kc =
+        kataConfig(
+            NAME,
+            s -> {
+              s.installer.image = "registry.test/kata/installer:1.0";
+              s.rollout.maxUnavailable = new IntOrString(2);
+              s.nodeSelector =
+                  new io.fabric8.kubernetes.api.model.LabelSelectorBuilder()
+                      .addToMatchLabels("pool", "sandbox")
+                      .build();
+            });
+    admin().resource(kc).create();
+
+    DaemonSet ds = awaitDaemonSet(d -> true);
+    var pod = ds.getSpec().getTemplate().getSpec();
+    var c = pod.getContainers().get(0);
+    assertEquals("registry.test/kata/installer:1.0", c.getImage());
+    assertTrue(c.getSecurityContext().getPrivileged());
+    assertEquals("system-node-critical", pod.getPriorityClassName());
+    assertEquals(InstallerResources.NAME, pod.getServiceAccountName());
+    assertTrue(pod.getHostPID());
+    assertEquals("install", env(ds, ENV_MODE));
+    assertEquals("kata-qemu=qemu,kata-fc=firecracker", env(ds, ENV_RUNTIME_CLASSES));
+    assertTrue(
+        pod.getVolumes().stream()
+            .anyMatch(
+                v -> v.getHostPath() != null && "/opt/kata".equals(v.getHostPath().getPath())));
+    assertTrue(
+        c.getVolumeMounts().stream()
+            .anyMatch(m -> "/host/etc/containerd".equals(m.getMountPath())));
+    assertEquals("RollingUpdate", ds.getSpec().getUpdateStrategy().getType());
+    assertEquals(
+        2, ds.getSpec().getUpdateStrategy().getRollingUpdate().getMaxUnavailable().getIntVal());
+    var terms =
+        pod.getAffinity()
+            .getNodeAffinity()
+            .getRequiredDuringSchedulingIgnoredDuringExecution()
+            .getNodeSelectorTerms();
+    assertEquals(1, terms.size());
+    assertTrue(
+        terms.get(0).getMatchExpressions().stream()
+            .anyMatch(e -> e.getKey().equals("pool") && e.getValues().equals(List.of("sandbox"))));
+
+    assertNotNull(sa());
+    assertNotNull(
+        admin().resources(ClusterRole.class).withName(InstallerResources.CLUSTER_ROLE).get());
+    assertNotNull(
+        admin()
+            .resources(ClusterRoleBinding.class)
+            .withName(InstallerResources.CLUSTER_ROLE)
+            .get());
+    Role role =
+        admin()
+            .resources(Role.class)
+            .inNamespace(NAMESPACE)
+            .withName(InstallerResources.NAME)
+            .get();
+    assertEquals(List.of(InstallerResources.NAME), role.getRules().get(0).getResourceNames());
+    assertNotNull(
+        admin()
+            .resources(RoleBinding.class)
+            .inNamespace(NAMESPACE)
+            .withName(InstallerResources.NAME)
+            .get());
+
+    KataConfig st = awaitStatus(NAME, k -> k.getStatus().selectedNodes == 2);
+    assertEquals(st.getMetadata().getGeneration(), st.getStatus().observedGeneration);
+    assertEquals(2, st.getStatus().pendingNodes);
+    assertEquals(0, st.getStatus().installedNodes);
+    assertEquals("False", condition(st, "Ready").getStatus());
+    assertEquals("True", condition(st, "Progressing").getStatus());
+    assertEquals("False", condition(st, "Degraded").getStatus());
+    assertEquals(
+        List.of("node-a", "node-b"), st.getStatus().nodes.stream().map(n -> n.name).toList());
+    assertFalse(st.getMetadata().getFinalizers().isEmpty(), "finalizer set");
+    assertTrue(
+        admin().resources(RuntimeClass.class).list().getItems().isEmpty(), "no node, no class");
+  }
+
+  // --- node reports -> RuntimeClasses -----------------------------------------------------
+
+  @Test
+  void nodeReportsPublishRuntimeClassesWithOverheadAndSelector() {
+    admin()
+        .resource(
+            kataConfig(
+                NAME,
+                s -> {
+                  s.runtimeClasses =
+                      List.of(
+                          rc("kata-qemu", Hypervisor.qemu, true, "300m", "200Mi"),
+                          rc("kata-fc", Hypervisor.firecracker, false, "100m", "120Mi"));
+                }))
+        .create();
+    String hash = env(awaitDaemonSet(d -> true), ENV_CONFIG_HASH);
+
+    report("node-a", "installed", hash, List.of("kata-qemu"), "pvm");
+    RuntimeClass qemu = awaitRuntimeClass("kata-qemu");
+    assertEquals("kata-qemu", qemu.getHandler());
+    assertEquals(new Quantity("300m"), qemu.getOverhead().getPodFixed().get("cpu"));
+    assertEquals(new Quantity("200Mi"), qemu.getOverhead().getPodFixed().get("memory"));
+    assertEquals(
+        Map.of("kataoperator.dev/kata-qemu", "true"), qemu.getScheduling().getNodeSelector());
+    RuntimeClass alias = awaitRuntimeClass("kata");
+    assertEquals("kata-qemu", alias.getHandler());
+    assertEquals(qemu.getScheduling().getNodeSelector(), alias.getScheduling().getNodeSelector());
+    assertNull(
+        admin().resources(RuntimeClass.class).withName("kata-fc").get(), "no node reported fc");
+
+    KataConfig one = awaitStatus(NAME, k -> k.getStatus().installedNodes == 1);
+    NodeStatus a = one.getStatus().nodes.get(0);
+    assertEquals(NodeStatus.Phase.Installed, a.phase);
+    assertEquals("pvm", a.virtualization);
+    assertEquals("3.0.0", a.payloadVersion);
+    assertTrue(a.upToDate);
+    assertEquals("False", condition(one, "Ready").getStatus());
+
+    report("node-b", "installed", hash, List.of("kata-qemu", "kata-fc"), "hardware");
+    RuntimeClass fc = awaitRuntimeClass("kata-fc");
+    assertEquals(new Quantity("120Mi"), fc.getOverhead().getPodFixed().get("memory"));
+    KataConfig ready = awaitStatus(NAME, k -> isTrue(k, "Ready"));
+    assertEquals(2, ready.getStatus().installedNodes);
+    assertEquals(List.of("kata", "kata-fc", "kata-qemu"), ready.getStatus().runtimeClasses);
+    String readySince = condition(ready, "Ready").getLastTransitionTime();
+
+    // A node loses firecracker: its class goes, the rest stays; Ready's transition time holds.
+    report("node-b", "installed", hash, List.of("kata-qemu"), "hardware");
+    await()
+        .atMost(TIMEOUT)
+        .until(() -> admin().resources(RuntimeClass.class).withName("kata-fc").get() == null);
+    KataConfig after = awaitStatus(NAME, k -> k.getStatus().runtimeClasses.size() == 2);
+    assertEquals(readySince, condition(after, "Ready").getLastTransitionTime());
+    assertNotNull(admin().resources(RuntimeClass.class).withName("kata-qemu").get());
+
+    // A failure is Degraded, with the installer's message.
+    report("node-a", "failed", hash, List.of(), "none");
+    KataConfig degraded = awaitStatus(NAME, k -> isTrue(k, "Degraded"));
+    assertTrue(condition(degraded, "Degraded").getMessage().contains("node-a"));
+    assertTrue(condition(degraded, "Degraded").getMessage().contains("no KVM here"));
+    assertEquals("False", condition(degraded, "Ready").getStatus());
+
+    List<Event> events =
+        admin().v1().events().inNamespace("default").list().getItems().stream()
+            .filter(e -> NAME.equals(e.getInvolvedObject().getName()))
+            .toList();
+    assertTrue(events.stream().anyMatch(e -> "RuntimeClassPublished".equals(e.getReason())));
+    assertTrue(
+        events.stream()
+            .anyMatch(e -> "NodeFailed".equals(e.getReason()) && "Warning".equals(e.getType())));
+  }
+
+  // --- upgrade ----------------------------------------------------------------------------
+
+  @Test
+  void imageChangeRollsTheDaemonSetWithMaxUnavailable() {
+    admin()
+        .resource(
+            kataConfig(
+                NAME,
+                s -> {
+                  s.installer.image = "registry.test/kata/installer:1.0";
+                  s.rollout.maxUnavailable = new IntOrString("50%");
+                }))
+        .create();
+    DaemonSet v1 = awaitDaemonSet(d -> true);
+    String hash1 = env(v1, ENV_CONFIG_HASH);
+    report("node-a", "installed", hash1, List.of("kata-qemu"), "hardware");
+    report("node-b", "installed", hash1, List.of("kata-qemu"), "hardware");
+    awaitStatus(NAME, k -> isTrue(k, "Ready"));
+
+    kataConfigResource(NAME)
+        .edit(
+            k -> {
+              k.getSpec().installer.image = "registry.test/kata/installer:1.1";
+              return k;
+            });
+    DaemonSet v2 =
+        awaitDaemonSet(
+            d ->
+                "registry.test/kata/installer:1.1"
+                    .equals(d.getSpec().getTemplate().getSpec().getContainers().get(0).getImage()));
+    assertEquals("RollingUpdate", v2.getSpec().getUpdateStrategy().getType());
+    assertEquals(
+        "50%", v2.getSpec().getUpdateStrategy().getRollingUpdate().getMaxUnavailable().getStrVal());
+    String hash2 = env(v2, ENV_CONFIG_HASH);
+    assertNotEquals(hash1, hash2);
+    assertEquals("install", env(v2, ENV_MODE), "an upgrade never asks to revert");
+
+    // Nodes still report the old settings: installed, but not up to date.
+    KataConfig rolling = awaitStatus(NAME, k -> isTrue(k, "Progressing"));
+    assertEquals(2, rolling.getStatus().installingNodes);
+    assertTrue(rolling.getStatus().nodes.stream().noneMatch(n -> n.upToDate));
+    assertNotNull(
+        admin().resources(RuntimeClass.class).withName("kata-qemu").get(), "still usable");
+
+    report("node-a", "installed", hash2, List.of("kata-qemu"), "hardware");
+    report("node-b", "installed", hash2, List.of("kata-qemu"), "hardware");
+    KataConfig done = awaitStatus(NAME, k -> isTrue(k, "Ready"));
+    assertEquals("registry.test/kata/installer:1.1", done.getStatus().installerImage);
+
+    // Only the rollout changes: same hash, so no node needs to reinstall.
+    kataConfigResource(NAME)
+        .edit(
+            k -> {
+              k.getSpec().rollout.maxUnavailable = new IntOrString(1);
+              return k;
+            });
+    DaemonSet v3 =
+        awaitDaemonSet(
+            d ->
+                d.getSpec().getUpdateStrategy().getRollingUpdate().getMaxUnavailable().getIntVal()
+                    != null);
+    assertEquals(hash2, env(v3, ENV_CONFIG_HASH));
+    assertTrue(isTrue(kataConfigResource(NAME).get(), "Ready"));
+  }
+
+  // --- a second KataConfig ------------------------------------------------------------------
+
+  @Test
+  void secondKataConfigIsRefusedAndTouchesNothing() {
+    admin().resource(kataConfig(NAME, s -> s.installer.image = "registry.test/first:1")).create();
+    awaitDaemonSet(d -> true);
+    awaitStatus(NAME, k -> k.getStatus().selectedNodes == 2);
+
+    admin()
+        .resource(kataConfig("second", s -> s.installer.image = "registry.test/second:1"))
+        .create();
+    KataConfig refused = awaitStatus("second", k -> isTrue(k, "Degraded"));
+    Condition degraded = condition(refused, "Degraded");
+    assertEquals("DuplicateKataConfig", degraded.getReason());
+    assertTrue(degraded.getMessage().contains("'" + NAME + "'"), degraded.getMessage());
+    assertEquals("False", condition(refused, "Ready").getStatus());
+    assertEquals(
+        "registry.test/first:1",
+        awaitDaemonSet(d -> true)
+            .getSpec()
+            .getTemplate()
+            .getSpec()
+            .getContainers()
+            .get(0)
+            .getImage());
+
+    // Deleting the refused one leaves the active one's installer alone.
+    kataConfigResource("second").delete();
+    await().atMost(TIMEOUT).until(() -> kataConfigResource("second").get() == null);
+    assertNotNull(daemonSet().get());
+    assertEquals("False", condition(kataConfigResource(NAME).get(), "Degraded").getStatus());
+  }
+
+  // --- deletion ------------------------------------------------------------------------------
+
+  @Test
+  void deletionRevertsNodesThenRemovesEverything() {
+    admin().resource(kataConfig(NAME, s -> {})).create();
+    String hash = env(awaitDaemonSet(d -> true), ENV_CONFIG_HASH);
+    report("node-a", "installed", hash, List.of("kata-qemu"), "pvm");
+    report("node-b", "installed", hash, List.of("kata-qemu"), "pvm");
+    awaitRuntimeClass("kata-qemu");
+    awaitStatus(NAME, k -> isTrue(k, "Ready"));
+
+    kataConfigResource(NAME).delete();
+    DaemonSet uninstall = awaitDaemonSet(d -> "uninstall".equals(env(d, ENV_MODE)));
+    assertEquals(
+        "100%",
+        uninstall.getSpec().getUpdateStrategy().getRollingUpdate().getMaxUnavailable().getStrVal());
+    KataConfig waiting =
+        awaitStatus(NAME, k -> "Uninstalling".equals(condition(k, "Progressing").getReason()));
+    assertTrue(condition(waiting, "Progressing").getMessage().contains("node-a"));
+    assertNotNull(
+        admin().resources(RuntimeClass.class).withName("kata-qemu").get(), "kept until reverted");
+
+    // One node reverted: still waiting for the other.
+    report("node-a", "uninstalled", env(uninstall, ENV_CONFIG_HASH), List.of(), "pvm");
+    KataConfig half =
+        awaitStatus(NAME, k -> !condition(k, "Progressing").getMessage().contains("node-a"));
+    assertTrue(condition(half, "Progressing").getMessage().contains("node-b"));
+    assertNotNull(kataConfigResource(NAME).get());
+
+    report("node-b", "uninstalled", env(uninstall, ENV_CONFIG_HASH), List.of(), "pvm");
+    await().atMost(TIMEOUT).until(() -> kataConfigResource(NAME).get() == null);
+    assertTrue(admin().resources(RuntimeClass.class).list().getItems().isEmpty());
+    assertNull(daemonSet().get());
+    assertNull(sa());
+    assertNull(
+        admin().resources(ClusterRole.class).withName(InstallerResources.CLUSTER_ROLE).get());
+    assertNull(
+        admin()
+            .resources(Role.class)
+            .inNamespace(NAMESPACE)
+            .withName(InstallerResources.NAME)
+            .get());
+    Node a = admin().nodes().withName("node-a").get();
+    assertTrue(a.getMetadata().getLabels().keySet().stream().noneMatch(k -> k.startsWith(PREFIX)));
+    assertTrue(
+        Optional.ofNullable(a.getMetadata().getAnnotations()).orElse(Map.of()).keySet().stream()
+            .noneMatch(k -> k.startsWith(PREFIX)));
+  }
+
+  @Test
+  void deletionWaitsForKataPodsUnlessForced() {
+    admin().resource(kataConfig(NAME, s -> {})).create();
+    String hash = env(awaitDaemonSet(d -> true), ENV_CONFIG_HASH);
+    report("node-a", "installed", hash, List.of("kata-qemu"), "hardware");
+    awaitRuntimeClass("kata");
+    admin()
+        .pods()
+        .inNamespace("default")
+        .resource(
+            new PodBuilder()
+                .withNewMetadata()
+                .withName("sandboxed")
+                .addToLabels("test", "kata")
+                .endMetadata()
+                .withNewSpec()
+                .withRuntimeClassName("kata")
+                .addNewContainer()
+                .withName("app")
+                .withImage("busybox")
+                .endContainer()
+                .endSpec()
+                .build())
+        .create();
+
+    kataConfigResource(NAME).delete();
+    KataConfig blocked =
+        awaitStatus(NAME, k -> "WaitingForPods".equals(condition(k, "Progressing").getReason()));
+    assertTrue(condition(blocked, "Progressing").getMessage().contains("default/sandboxed"));
+    // Still installing mode: nothing was reverted under the pod.
+    assertEquals("install", env(daemonSet().get(), ENV_MODE));
+    assertNotNull(admin().resources(RuntimeClass.class).withName("kata").get());
+
+    kataConfigResource(NAME)
+        .edit(
+            k -> {
+              k.getSpec().uninstall.force = true;
+              return k;
+            });
+    DaemonSet uninstall = awaitDaemonSet(d -> "uninstall".equals(env(d, ENV_MODE)));
+    report("node-a", "uninstalled", env(uninstall, ENV_CONFIG_HASH), List.of(), "hardware");
+    await().atMost(TIMEOUT).until(() -> kataConfigResource(NAME).get() == null);
+    assertTrue(admin().resources(RuntimeClass.class).list().getItems().isEmpty());
+  }
+
+  @Test
+  void deletionWithoutAnyInstalledNodeIsImmediate() {
+    admin().resource(kataConfig(NAME, s -> {})).create();
+    awaitDaemonSet(d -> true);
+    kataConfigResource(NAME).delete();
+    await().atMost(TIMEOUT).until(() -> kataConfigResource(NAME).get() == null);
+    assertNull(daemonSet().get());
+  }
+
+  // --- helpers -----------------------------------------------------------------------------
+
+  static KataConfig kataConfig(String name, Consumer<KataConfigSpec> spec) {
+    KataConfig kc = new KataConfig();
+    kc.getMetadata().setName(name);
+    KataConfigSpec s = new KataConfigSpec();
+    spec.accept(s);
+    kc.setSpec(s);
+    return kc;
+  }
+
+  static RuntimeClassSpec rc(String name, Hypervisor h, boolean isDefault, String cpu, String mem) {
+    RuntimeClassSpec c = new RuntimeClassSpec(name, h, isDefault);
+    c.overhead = new RuntimeClassSpec.Overhead(cpu, mem);
+    return c;
+  }
+
+  static void node(String name, Map<String, String> labels) {
+    admin()
+        .nodes()
+        .resource(
+            new NodeBuilder()
+                .withNewMetadata()
+                .withName(name)
+                .withLabels(labels)
+                .endMetadata()
+                .build())
+        .create();
+  }
+
+  /** Patches a node the way the installer does: annotations first, the state label last. */
+  static void report(String node, String state, String hash, List<String> classes, String virt) {
+    admin()
+        .nodes()
+        .withName(node)
+        .edit(
+            n -> {
+              Map<String, String> ann =
+                  new HashMap<>(
+                      Optional.ofNullable(n.getMetadata().getAnnotations()).orElse(Map.of()));
+              ann.put(ANNOTATION_VIRTUALIZATION, virt);
+              ann.put(ANNOTATION_PAYLOAD_VERSION, "3.0.0");
+              ann.put(ANNOTATION_CONFIG_HASH, hash);
+              ann.put(ANNOTATION_INSTALLER_IMAGE, "whatever");
+              if ("failed".equals(state)) {
+                ann.put(ANNOTATION_MESSAGE, "no KVM here");
+              } else {
+                ann.remove(ANNOTATION_MESSAGE);
+              }
+              n.getMetadata().setAnnotations(ann);
+              Map<String, String> labels = new HashMap<>(n.getMetadata().getLabels());
+              labels.keySet().removeIf(k -> k.startsWith(PREFIX));
+              classes.forEach(c -> labels.put(runtimeClassLabel(c), LABEL_TRUE));
+              labels.put(LABEL_STATE, state);
+              n.getMetadata().setLabels(labels);
+              return n;
+            });
+  }
+
+  static void revertAllNodes() {
+    for (Node n : admin().nodes().list().getItems()) {
+      String state = n.getMetadata().getLabels().get(LABEL_STATE);
+      if (state != null && !"uninstalled".equals(state)) {
+        report(n.getMetadata().getName(), "uninstalled", "any", List.of(), "none");
+      }
+    }
+  }
+
+  static Resource<KataConfig> kataConfigResource(String name) {
+    return admin().resources(KataConfig.class).withName(name);
+  }
+
+  static Resource<DaemonSet> daemonSet() {
+    return admin().apps().daemonSets().inNamespace(NAMESPACE).withName(InstallerResources.NAME);
+  }
+
+  static ServiceAccount sa() {
+    return admin().serviceAccounts().inNamespace(NAMESPACE).withName(InstallerResources.NAME).get();
+  }
+
+  static DaemonSet awaitDaemonSet(java.util.function.Predicate<DaemonSet> p) {
+    return await()
+        .atMost(TIMEOUT)
+        .pollInterval(Duration.ofMillis(200))
+        .until(() -> daemonSet().get(), d -> d != null && p.test(d));
+  }
+
+  static RuntimeClass awaitRuntimeClass(String name) {
+    return await()
+        .atMost(TIMEOUT)
+        .pollInterval(Duration.ofMillis(200))
+        .until(() -> admin().resources(RuntimeClass.class).withName(name).get(), r -> r != null);
+  }
+
+  static KataConfig awaitStatus(String name, java.util.function.Predicate<KataConfig> p) {
+    return await()
+        .atMost(TIMEOUT)
+        .pollInterval(Duration.ofMillis(200))
+        .until(
+            () -> kataConfigResource(name).get(),
+            k -> k != null && k.getStatus() != null && p.test(k));
+  }
+
+  static String env(DaemonSet ds, String name) {
+    return ds.getSpec().getTemplate().getSpec().getContainers().get(0).getEnv().stream()
+        .filter(e -> e.getName().equals(name))
+        .map(EnvVar::getValue)
+        .findFirst()
+        .orElse(null);
+  }
+
+  static Condition condition(KataConfig k, String type) {
+    return k.getStatus().conditions.stream()
+        .filter(c -> c.getType().equals(type))
+        .findFirst()
+        .orElseThrow(() -> new AssertionError("no " + type + " condition"));
+  }
+
+  static boolean isTrue(KataConfig k, String type) {
+    return k.getStatus() != null
+        && k.getStatus().conditions.stream()
+            .anyMatch(c -> c.getType().equals(type) && "True".equals(c.getStatus()));
+  }
+}
