@@ -1,0 +1,402 @@
+package dev.kataoperator.shim.pod;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.google.protobuf.Any;
+import com.google.protobuf.ByteString;
+import dev.kataoperator.agent.v1.CreateContainerRequest;
+import dev.kataoperator.agent.v1.ExecProcessRequest;
+import dev.kataoperator.shim.agent.AgentException;
+import dev.kataoperator.shim.config.RuntimeConfig;
+import dev.kataoperator.shim.containerd.ProcessIo;
+import dev.kataoperator.shim.containerd.RuntimeOptions;
+import dev.kataoperator.shim.containerd.ShimContext;
+import dev.kataoperator.shim.containerd.TaskBackend;
+import dev.kataoperator.shim.containerd.api.types.Mount;
+import dev.kataoperator.shim.hypervisor.HostVirtualization;
+import dev.kataoperator.shim.hypervisor.qemu.QemuHypervisor;
+import dev.kataoperator.shim.sandbox.GuestProcess;
+import dev.kataoperator.shim.sandbox.Ids;
+import dev.kataoperator.shim.sandbox.RunDirs;
+import dev.kataoperator.shim.sandbox.Sandbox;
+import dev.kataoperator.shim.ttrpc.Code;
+import dev.kataoperator.shim.ttrpc.TtrpcException;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
+import java.util.logging.Logger;
+
+/**
+ * One pod = one VM. The first container created (the CRI sandbox container, or the only container
+ * of a {@code ctr run}) boots the VM; every container's rootfs and bind mounts are bound into the
+ * sandbox's share directory, which the guest sees at {@link Sandbox#GUEST_SHARED_DIR}.
+ */
+public final class PodBackend implements TaskBackend {
+  private static final Logger LOG = Logger.getLogger(PodBackend.class.getName());
+  private static final ObjectMapper JSON = new ObjectMapper();
+  static final Path DEFAULT_CONFIG = Path.of("/opt/kata/share/defaults/kata-qemu.toml");
+  static final Path RUN_ROOT = Path.of("/run/kata/shim");
+
+  private final ShimContext context;
+  private final Path runDir;
+  private final Path shareDir;
+  private final Map<String, Container> containers = new ConcurrentHashMap<>();
+  private final List<Consumer<String>> oomListeners = new CopyOnWriteArrayList<>();
+  private volatile Sandbox sandbox;
+
+  /** A container in the VM and the processes the shim started in it. */
+  private record Container(
+      String id, Path bundle, boolean mountedRootfs, Map<String, Proc> processes) {}
+
+  /** A process: its stdio and, once started, its guest handle and output pumps. */
+  private static final class Proc {
+    final ProcessIo io;
+    final Any execSpec;
+    volatile GuestProcess guest;
+    volatile int pid;
+    volatile Thread stdout;
+    volatile Thread stderr;
+    volatile Exit exit;
+
+    Proc(ProcessIo io, Any execSpec) {
+      this.io = io;
+      this.execSpec = execSpec;
+    }
+  }
+
+  public PodBackend(ShimContext context) {
+    this.context = context;
+    Ids.requireValid("pod id", context.groupId());
+    String ns = context.namespace().isEmpty() ? "default" : context.namespace();
+    Ids.requireValid("namespace", ns);
+    this.runDir = RUN_ROOT.resolve(ns).resolve(context.groupId());
+    this.shareDir = runDir.resolve("shared");
+  }
+
+  /** Where a pod's run directory is, for cleanup after a dead shim. */
+  static Path runDirOf(ShimContext context) {
+    String ns = context.namespace().isEmpty() ? "default" : context.namespace();
+    return RUN_ROOT.resolve(ns).resolve(context.groupId());
+  }
+
+  @Override
+  public int create(CreateRequest req) throws Exception {
+    Ids.requireValid("container id", req.containerId());
+    if (!req.checkpoint().isEmpty()) {
+      throw new TtrpcException(Code.UNIMPLEMENTED, "checkpoint/restore is not supported by kata");
+    }
+    ObjectNode spec = readSpec(req.bundle());
+    Path rootfs = req.bundle().resolve("rootfs");
+    boolean mounted = mountRootfs(req.rootfs(), rootfs);
+    try {
+      ensureSandbox(req, spec);
+      Path containerShare = shareDir.resolve(req.containerId());
+      HostMounts.bind(rootfs, containerShare.resolve("rootfs"), false);
+      String guestShare = Sandbox.GUEST_SHARED_DIR + "/" + req.containerId();
+      var adapted = GuestSpec.adapt(spec, containerShare.resolve("mounts"), guestShare + "/mounts");
+      for (var share : adapted.shares()) {
+        HostMounts.bind(share.hostSource(), share.shareTarget(), share.readOnly());
+      }
+      boolean terminal = req.io().terminal();
+      sandbox
+          .agent()
+          .createContainer(
+              CreateContainerRequest.newBuilder()
+                  .setContainerId(req.containerId())
+                  .setOciSpecJson(ByteString.copyFrom(JSON.writeValueAsBytes(adapted.spec())))
+                  .setRootfsPath(guestShare + "/rootfs")
+                  .setTerminal(terminal)
+                  .setStdin(req.io().stdin().isPresent())
+                  .build());
+      var c = new Container(req.containerId(), req.bundle(), mounted, new ConcurrentHashMap<>());
+      c.processes().put("", new Proc(req.io(), null));
+      containers.put(req.containerId(), c);
+      // Not the guest pid (known at start); containerd only needs a stable positive number.
+      return 1;
+    } catch (Exception e) {
+      HostMounts.unmountAllUnder(shareDir.resolve(req.containerId()));
+      if (mounted) {
+        HostMounts.unmountAllUnder(rootfs);
+      }
+      if (containers.isEmpty()) {
+        closeSandbox();
+      }
+      throw e;
+    }
+  }
+
+  private synchronized void ensureSandbox(CreateRequest req, ObjectNode spec) throws IOException {
+    if (sandbox != null) {
+      return;
+    }
+    RuntimeConfig config = RuntimeConfig.load(configPath(req.options()));
+    RunDirs.createOwned(runDir);
+    Files.createDirectories(shareDir);
+    String hostname = spec.path("hostname").asText(context.groupId());
+    int memory = config.defaultMemoryMiB() + memoryLimitMiB(spec);
+    sandbox =
+        Sandbox.boot(
+            new Sandbox.Spec(context.groupId(), runDir, shareDir, false, memory, 0, hostname),
+            config,
+            new QemuHypervisor(config.qemuPath(), config.virtiofsd()),
+            HostVirtualization.probe());
+    Thread.ofVirtual().name("oom-events").start(this::forwardOomEvents);
+    LOG.info(
+        "pod "
+            + context.groupId()
+            + ": VM up, guest kernel "
+            + sandbox.health().getKernelRelease());
+  }
+
+  private static Path configPath(Optional<Any> options) {
+    return options
+        .flatMap(RuntimeOptions::configPath)
+        .map(Path::of)
+        .or(() -> Optional.ofNullable(System.getenv("KATA_CONFIG")).map(Path::of))
+        .orElse(DEFAULT_CONFIG);
+  }
+
+  /** The container's memory limit in MiB, added on top of the VM's base memory. */
+  private static int memoryLimitMiB(ObjectNode spec) {
+    long limit = spec.path("linux").path("resources").path("memory").path("limit").asLong(0);
+    return limit > 0 ? (int) Math.min(limit >> 20, 64 * 1024) : 0;
+  }
+
+  private static ObjectNode readSpec(Path bundle) throws IOException {
+    Path file = bundle.resolve("config.json");
+    try {
+      if (JSON.readTree(file.toFile()) instanceof ObjectNode o) {
+        return o;
+      }
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IllegalArgumentException(
+          "malformed OCI spec " + file + ": " + e.getOriginalMessage());
+    }
+    throw new IllegalArgumentException("OCI spec " + file + " is not a JSON object");
+  }
+
+  /** Mounts containerd's rootfs mounts at the bundle's rootfs, as the runc shim does. */
+  private static boolean mountRootfs(List<Mount> mounts, Path rootfs) throws IOException {
+    if (mounts.isEmpty()) {
+      if (!Files.isDirectory(rootfs)) {
+        throw new IllegalArgumentException("no rootfs mounts and no " + rootfs);
+      }
+      return false;
+    }
+    Files.createDirectories(rootfs);
+    for (Mount m : mounts) {
+      HostMounts.mount(m.getType(), m.getSource(), rootfs, m.getOptionsList());
+    }
+    return true;
+  }
+
+  @Override
+  public int start(String containerId, String execId) throws Exception {
+    Container c = container(containerId);
+    Proc p = process(c, execId);
+    Sandbox sb = sandbox;
+    int pid;
+    if (execId.isEmpty()) {
+      p.guest = new GuestProcess(sb.agent(), containerId, "");
+      pumpOutput(p);
+      pid = sb.agent().startContainer(containerId);
+    } else {
+      pid =
+          sb.agent()
+              .execProcess(
+                  ExecProcessRequest.newBuilder()
+                      .setContainerId(containerId)
+                      .setExecId(execId)
+                      .setProcessJson(p.execSpec.getValue())
+                      .setTerminal(p.io.terminal())
+                      .setStdin(p.io.stdin().isPresent())
+                      .build());
+      p.guest = new GuestProcess(sb.agent(), containerId, execId);
+      pumpOutput(p);
+    }
+    p.pid = pid;
+    p.io.stdin().ifPresent(in -> p.guest.pumpStdin(in));
+    return pid;
+  }
+
+  private static void pumpOutput(Proc p) {
+    p.stdout = p.io.stdout().map(out -> p.guest.pumpStdout(out)).orElse(null);
+    p.stderr = p.io.stderr().map(err -> p.guest.pumpStderr(err)).orElse(null);
+  }
+
+  @Override
+  public void exec(String containerId, String execId, ProcessIo io, Any processSpec) {
+    Ids.requireValid("exec id", execId);
+    Container c = container(containerId);
+    if (c.processes().putIfAbsent(execId, new Proc(io, processSpec)) != null) {
+      throw new TtrpcException(Code.ALREADY_EXISTS, "exec " + execId + " already exists");
+    }
+  }
+
+  @Override
+  public Exit await(String containerId, String execId) throws Exception {
+    Proc p = process(container(containerId), execId);
+    int status = p.guest.waitFor();
+    // Output the process wrote before it exited must reach containerd before the exit does.
+    for (Thread t : new Thread[] {p.stdout, p.stderr}) {
+      if (t != null) {
+        t.join(Duration.ofSeconds(10));
+      }
+    }
+    p.io.stdout().ifPresent(PodBackend::closeQuietly);
+    p.io.stderr().ifPresent(PodBackend::closeQuietly);
+    p.exit = new Exit(p.pid, status, Instant.now());
+    return p.exit;
+  }
+
+  @Override
+  public void kill(String containerId, String execId, int signal, boolean all) {
+    container(containerId);
+    try {
+      sandbox.agent().signal(containerId, execId, signal, all);
+    } catch (AgentException e) {
+      if (e.status().code() != Code.NOT_FOUND) {
+        throw e;
+      }
+      // Already exited: containerd treats killing a dead process as done.
+    }
+  }
+
+  @Override
+  public Exit delete(String containerId, String execId) throws Exception {
+    Container c = container(containerId);
+    Proc p = c.processes().remove(execId);
+    Exit exit = p != null && p.exit != null ? p.exit : new Exit(0, 0, Instant.now());
+    if (!execId.isEmpty()) {
+      return exit;
+    }
+    containers.remove(containerId);
+    try {
+      sandbox.agent().removeContainer(containerId);
+    } catch (AgentException e) {
+      LOG.warning("remove " + containerId + " in the guest: " + e.getMessage());
+    } finally {
+      HostMounts.unmountAllUnder(shareDir.resolve(containerId));
+      RunDirs.deleteQuietly(shareDir.resolve(containerId));
+      if (c.mountedRootfs()) {
+        HostMounts.unmountAllUnder(c.bundle().resolve("rootfs"));
+      }
+    }
+    return exit;
+  }
+
+  @Override
+  public void resizePty(String containerId, String execId, int width, int height) {
+    container(containerId);
+    sandbox.agent().resizeTerminal(containerId, execId, height, width);
+  }
+
+  @Override
+  public void closeStdin(String containerId, String execId) {
+    // The stdin pump closes the guest's stdin when containerd's side ends; nothing more to do.
+    process(container(containerId), execId);
+  }
+
+  @Override
+  public List<Integer> pids(String containerId) {
+    container(containerId);
+    return sandbox.agent().listProcesses(containerId).getPidsList();
+  }
+
+  @Override
+  public Any stats(String containerId) {
+    container(containerId);
+    throw new TtrpcException(
+        Code.UNIMPLEMENTED, "container stats are not exported to containerd yet");
+  }
+
+  @Override
+  public void update(String containerId, Any resources, Map<String, String> annotations) {
+    container(containerId);
+    sandbox.agent().updateContainer(containerId, resources.getValue().toByteArray());
+  }
+
+  @Override
+  public void pause(String containerId) {
+    container(containerId);
+    sandbox.agent().pauseContainer(containerId);
+  }
+
+  @Override
+  public void resume(String containerId) {
+    container(containerId);
+    sandbox.agent().resumeContainer(containerId);
+  }
+
+  @Override
+  public void shutdown() {
+    closeSandbox();
+  }
+
+  private synchronized void closeSandbox() {
+    if (sandbox != null) {
+      sandbox.close();
+      sandbox = null;
+    }
+    HostMounts.unmountAllUnder(shareDir);
+    RunDirs.deleteQuietly(runDir);
+  }
+
+  @Override
+  public void onOom(Consumer<String> listener) {
+    oomListeners.add(listener);
+  }
+
+  private void forwardOomEvents() {
+    Sandbox sb = sandbox;
+    while (sb != null && !sb.vm().exited().isDone()) {
+      try {
+        String id = sb.agent().nextOomEvent().getContainerId();
+        oomListeners.forEach(l -> l.accept(id));
+      } catch (AgentException e) {
+        return; // the agent connection is gone: the sandbox is closing
+      }
+    }
+  }
+
+  private Container container(String id) {
+    Container c = containers.get(id);
+    if (c == null) {
+      throw new TtrpcException(Code.NOT_FOUND, "container " + id + " not found");
+    }
+    return c;
+  }
+
+  private static Proc process(Container c, String execId) {
+    Proc p = c.processes().get(execId);
+    if (p == null) {
+      throw new TtrpcException(Code.NOT_FOUND, "process " + execId + " not found in " + c.id());
+    }
+    return p;
+  }
+
+  private static void closeQuietly(OutputStream out) {
+    try {
+      out.close();
+    } catch (IOException e) {
+      // the reader went away
+    }
+  }
+
+  /** After a dead shim: everything its pod left on the host. */
+  static void cleanup(ShimContext context) {
+    Path dir = runDirOf(context);
+    HostMounts.unmountAllUnder(dir);
+    RunDirs.deleteQuietly(dir);
+    HostMounts.unmountAllUnder(context.bundle().resolve("rootfs"));
+  }
+}
