@@ -122,6 +122,16 @@ pub fn clean_resources(r: &mut Map<String, Value>, controllers: &[String], notes
 }
 
 /// Rewrites the host's config.json for the guest (see CreateContainer in agent.proto).
+/// The newest runtime-spec version the guest's crun (1.8) accepts.
+pub const CRUN_OCI_VERSION: &str = "1.1.0";
+
+/// Whether `version` ("1.2.1", "1.3.0-rc.1") is newer than [`CRUN_OCI_VERSION`].
+fn newer_than_crun(version: &str) -> bool {
+    let mut parts = version.split(['.', '-', '+']).map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    major > 1 || (major == 1 && minor > 1)
+}
+
 pub fn rewrite_spec(
     json: &[u8],
     id: &str,
@@ -132,6 +142,16 @@ pub fn rewrite_spec(
     let mut spec = parse_object("OCI spec", json)?;
     let mut notes = Vec::new();
     let mut net_sysctls = Vec::new();
+
+    // ociVersion: crun 1.8 refuses any version it does not know ("unknown version specified"),
+    // and containerd 2.x writes 1.2+/1.3 specs. Newer fields crun does not know are ignored, so
+    // state the newest version it accepts.
+    if let Some(v) = spec.get("ociVersion").and_then(Value::as_str) {
+        if newer_than_crun(v) {
+            notes.push(format!("ociVersion {v} stated as {CRUN_OCI_VERSION} for crun"));
+            spec.insert("ociVersion".into(), json!(CRUN_OCI_VERSION));
+        }
+    }
 
     // root: the rootfs the host shared into the guest.
     let readonly = spec.get("root").and_then(|r| r.get("readonly")).and_then(Value::as_bool).unwrap_or(false);
@@ -353,6 +373,18 @@ mod tests {
         assert_eq!(s["linux"]["resources"], json!({"memory": {"limit": 1000000}, "pids": {"limit": 10}}));
         assert!(r.notes.iter().any(|n| n.contains("/etc/hosts")));
         assert_eq!(s["hostname"], json!("pod"));
+    }
+
+    #[test]
+    fn newer_oci_versions_are_stated_as_crun_s() {
+        let exists = |_: &str| false;
+        let ctrls: Vec<String> = vec![];
+        for (given, want) in [("1.3.0", "1.1.0"), ("1.2.1", "1.1.0"), ("1.1.0", "1.1.0"), ("1.0.2", "1.0.2")]
+        {
+            let spec = format!(r#"{{"ociVersion": "{given}", "process": {{"args": ["x"]}}}}"#);
+            let r = rewrite_spec(spec.as_bytes(), "c1", "/r", false, &env(&exists, &ctrls)).unwrap();
+            assert_eq!(r.spec["ociVersion"], json!(want), "{given}");
+        }
     }
 
     #[test]

@@ -1,0 +1,132 @@
+package dev.kataoperator.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The shim driven by a real containerd through ctr, as a user would: {@code ctr run --runtime
+ * io.containerd.kata-qemu.v2}. One subclass per containerd version.
+ */
+abstract class ContainerdShimTest {
+  static final String IMAGE = "docker.io/library/busybox:latest";
+  @TempDir static Path tmp;
+  static Containerd containerd;
+
+  static void startContainerd(Containerd.Version version) throws Exception {
+    Path images = Repo.root().resolve("build/images");
+    var build =
+        new ProcessBuilder(
+                "bash",
+                Repo.root().resolve("e2e/images/build-busybox.sh").toString(),
+                images.toString())
+            .inheritIO()
+            .start();
+    assertEquals(0, build.waitFor(), "building the busybox image");
+    containerd = Containerd.start(version, tmp.resolve("containerd"), "");
+    var imported = containerd.ctr("images", "import", images.resolve("busybox.tar").toString());
+    assertEquals(0, imported.exit(), imported.toString());
+  }
+
+  @AfterAll
+  static void stopContainerd() throws Exception {
+    if (containerd != null) {
+      containerd.close();
+    }
+  }
+
+  @AfterEach
+  void nothingLeaks() throws Exception {
+    long deadline = System.nanoTime() + 10_000_000_000L;
+    while (!Leaks.processes("/run/kata/shim/").isEmpty() && System.nanoTime() < deadline) {
+      Thread.sleep(100);
+    }
+    assertEquals(List.of(), Leaks.processes("/run/kata/shim/"), "leaked VMs");
+    assertEquals(List.of(), Leaks.entries(Path.of("/run/kata/shim/default")), "leaked run dirs");
+    String mounts = Files.readString(Path.of("/proc/self/mountinfo"));
+    assertTrue(!mounts.contains("/run/kata/shim/"), "leaked mounts under /run/kata/shim");
+  }
+
+  Containerd.Result run(String id, String... command) throws Exception {
+    var args =
+        new java.util.ArrayList<>(
+            List.of("run", "--rm", "--runtime", Containerd.RUNTIME, IMAGE, id));
+    args.addAll(List.of(command));
+    return containerd.ctr(args.toArray(String[]::new));
+  }
+
+  @Test
+  void unameIsTheGuestKernel() throws Exception {
+    var r = run("uname", "uname", "-r");
+    assertEquals(0, r.exit(), r + containerd.log());
+    assertEquals(Repo.guestKernelRelease(), r.out().strip());
+  }
+
+  @Test
+  void exitCodesComeThrough() throws Exception {
+    assertEquals(7, run("exit7", "sh", "-c", "exit 7").exit());
+    assertEquals(0, run("exit0", "true").exit());
+  }
+
+  @Test
+  void stdinIsPipedThrough() throws Exception {
+    byte[] input = "piped through containerd\n".getBytes(StandardCharsets.UTF_8);
+    var r =
+        containerd.ctrWithInput(
+            input, "run", "--rm", "--runtime", Containerd.RUNTIME, IMAGE, "stdin", "cat");
+    assertEquals(0, r.exit(), r.toString());
+    assertEquals("piped through containerd\n", r.out());
+  }
+
+  @Test
+  void terminalMode() throws Exception {
+    var r =
+        containerd.ctrInTerminal(
+            "run",
+            "--rm",
+            "-t",
+            "--runtime",
+            Containerd.RUNTIME,
+            IMAGE,
+            "tty",
+            "sh",
+            "-c",
+            "test -t 0 && test -t 1 && tty");
+    assertEquals(0, r.exit(), r.toString());
+    assertTrue(r.out().contains("/dev/pts/"), r.out());
+  }
+
+  @Test
+  void execKillAndDeleteBehaveAsWithRunc() throws Exception {
+    var started =
+        containerd.ctr(
+            "run", "-d", "--runtime", Containerd.RUNTIME, IMAGE, "longrun", "sleep", "600");
+    assertEquals(0, started.exit(), started + containerd.log());
+    var exec =
+        containerd.ctr(
+            "task", "exec", "--exec-id", "e1", "longrun", "sh", "-c", "echo from-exec; exit 3");
+    assertEquals(3, exec.exit(), exec.toString());
+    assertEquals("from-exec\n", exec.out());
+    var ls = containerd.ctr("task", "ls");
+    assertTrue(ls.out().contains("longrun") && ls.out().contains("RUNNING"), ls.out());
+
+    assertEquals(0, containerd.ctr("task", "kill", "-s", "KILL", "longrun").exit());
+    long deadline = System.nanoTime() + 30_000_000_000L;
+    while (!containerd.ctr("task", "ls").out().contains("STOPPED")) {
+      assertTrue(System.nanoTime() < deadline, "task did not stop after SIGKILL");
+      Thread.sleep(200);
+    }
+    var deleted = containerd.ctr("task", "delete", "longrun");
+    assertEquals(0, deleted.exit(), deleted.toString());
+    assertEquals(0, containerd.ctr("containers", "rm", "longrun").exit());
+    assertTrue(!containerd.ctr("task", "ls").out().contains("longrun"));
+  }
+}

@@ -1,0 +1,11 @@
+package dev.kataoperator.e2e;
+
+import org.junit.jupiter.api.BeforeAll;
+
+/** Debian's containerd 1.6.20: reads only a plain unix:// address from the shim's start. */
+class ContainerdV16ShimTest extends ContainerdShimTest {
+  @BeforeAll
+  static void start() throws Exception {
+    startContainerd(Containerd.Version.V1_6);
+  }
+}

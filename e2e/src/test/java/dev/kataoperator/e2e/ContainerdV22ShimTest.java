@@ -1,0 +1,11 @@
+package dev.kataoperator.e2e;
+
+import org.junit.jupiter.api.BeforeAll;
+
+/** containerd 2.2.7 from the Go module proxy: JSON bootstrap, task v3. */
+class ContainerdV22ShimTest extends ContainerdShimTest {
+  @BeforeAll
+  static void start() throws Exception {
+    startContainerd(Containerd.Version.V2_2);
+  }
+}
