@@ -7,9 +7,10 @@ import jakarta.enterprise.inject.Produces;
 import jakarta.inject.Singleton;
 
 /**
- * Leader election on a Lease in the operator's namespace, so that two replicas (or an old and a new
- * one during an upgrade) never reconcile at once. The Quarkus extension uses it in the profiles
- * listed in {@code quarkus.operator-sdk.activate-leader-election-for-profiles}.
+ * Leader election on a Lease in the operator's namespace (the client's current namespace), so that
+ * two replicas (or an old and a new one during an upgrade) never reconcile at once. The Quarkus
+ * extension uses it in the profiles listed in {@code
+ * quarkus.operator-sdk.activate-leader-election-for-profiles}.
  */
 @ApplicationScoped
 public class LeaderElection {
@@ -17,9 +18,7 @@ public class LeaderElection {
 
   @Produces
   @Singleton
-  LeaderElectionConfiguration leaderElection(OperatorConfig config) {
-    return LeaderElectionConfigurationBuilder.aLeaderElectionConfiguration(LEASE)
-        .withLeaseNamespace(config.namespace())
-        .build();
+  LeaderElectionConfiguration leaderElection() {
+    return LeaderElectionConfigurationBuilder.aLeaderElectionConfiguration(LEASE).build();
   }
 }

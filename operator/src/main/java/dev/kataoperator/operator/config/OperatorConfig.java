@@ -8,10 +8,6 @@ import java.time.Duration;
 @ConfigMapping(prefix = "kata-operator")
 public interface OperatorConfig {
 
-  /** Namespace of the operator; the installer DaemonSet and its ServiceAccount go there. */
-  @WithDefault("kata-operator-system")
-  String namespace();
-
   /** Installer image used when a KataConfig names none. */
   @WithDefault("localhost/kata-operator/runtime-node-installer:0.1.0")
   String defaultInstallerImage();

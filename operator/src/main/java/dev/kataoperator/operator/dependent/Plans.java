@@ -3,7 +3,6 @@ package dev.kataoperator.operator.dependent;
 import dev.kataoperator.operator.api.v1alpha1.KataConfig;
 import dev.kataoperator.operator.installer.Plan;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
-import org.eclipse.microprofile.config.ConfigProvider;
 
 /** Where the reconciler leaves the {@link Plan} for the dependents of one reconciliation. */
 public final class Plans {
@@ -17,12 +16,5 @@ public final class Plans {
 
   public static Plan get(Context<KataConfig> context) {
     return context.managedWorkflowAndDependentResourceContext().getMandatory(KEY, Plan.class);
-  }
-
-  /** The operator's namespace, for informers that are set up before any reconciliation. */
-  static String operatorNamespace() {
-    return ConfigProvider.getConfig()
-        .getOptionalValue("kata-operator.namespace", String.class)
-        .orElse("kata-operator-system");
   }
 }

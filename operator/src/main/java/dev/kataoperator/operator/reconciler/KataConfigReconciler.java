@@ -140,7 +140,7 @@ public class KataConfigReconciler implements Reconciler<KataConfig>, Cleaner<Kat
     }
     Plan plan =
         Plan.compute(
-            kc, nodes(context), config.namespace(), config.defaultInstallerImage(), Mode.install);
+            kc, nodes(context), namespace(context), config.defaultInstallerImage(), Mode.install);
     Plans.put(context, plan);
     context.managedWorkflowAndDependentResourceContext().reconcileManagedWorkflow();
     List<String> published = plan.runtimeClasses().stream().map(rc -> name(rc)).toList();
@@ -159,7 +159,7 @@ public class KataConfigReconciler implements Reconciler<KataConfig>, Cleaner<Kat
     KubernetesClient client = context.getClient();
     Plan plan =
         Plan.compute(
-            kc, nodes(context), config.namespace(), config.defaultInstallerImage(), Mode.uninstall);
+            kc, nodes(context), namespace(context), config.defaultInstallerImage(), Mode.uninstall);
     List<String> published =
         context.getSecondaryResources(RuntimeClass.class).stream().map(rc -> name(rc)).toList();
 
@@ -228,6 +228,11 @@ public class KataConfigReconciler implements Reconciler<KataConfig>, Cleaner<Kat
                             .map(Instant::parse)
                             .orElse(Instant.MAX))
                 .thenComparing(k -> k.getMetadata().getName()));
+  }
+
+  /** The operator's namespace: the client's current one (the pod's own in a cluster). */
+  static String namespace(Context<KataConfig> context) {
+    return Optional.ofNullable(context.getClient().getNamespace()).orElse("kata-operator-system");
   }
 
   @SuppressWarnings("unchecked")

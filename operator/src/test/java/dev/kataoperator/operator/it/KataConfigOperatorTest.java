@@ -150,7 +150,8 @@ class KataConfigOperatorTest {
             .get());
 
     KataConfig st = awaitStatus(NAME, k -> k.getStatus().selectedNodes == 2);
-    assertEquals(st.getMetadata().getGeneration(), st.getStatus().observedGeneration);
+    assertEquals(1L, st.getMetadata().getGeneration(), "the operator never writes the spec");
+    assertEquals(1L, st.getStatus().observedGeneration);
     assertEquals(2, st.getStatus().pendingNodes);
     assertEquals(0, st.getStatus().installedNodes);
     assertEquals("False", condition(st, "Ready").getStatus());

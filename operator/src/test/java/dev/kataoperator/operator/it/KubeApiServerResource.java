@@ -87,7 +87,7 @@ public class KubeApiServerResource implements QuarkusTestResourceLifecycleManage
         props.put("quarkus.kubernetes-client.ca-cert-file", config.getCaCertFile());
       }
       props.put("quarkus.kubernetes-client.token", token);
-      props.put("kata-operator.namespace", NAMESPACE);
+      props.put("quarkus.kubernetes-client.namespace", NAMESPACE);
       return props;
     } catch (Exception e) {
       stop();

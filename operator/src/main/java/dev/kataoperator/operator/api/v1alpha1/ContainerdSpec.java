@@ -4,6 +4,7 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 import io.fabric8.generator.annotation.Default;
 import io.fabric8.generator.annotation.Pattern;
+import io.fabric8.generator.annotation.Size;
 import io.fabric8.generator.annotation.ValidationRule;
 import java.util.List;
 
@@ -42,6 +43,7 @@ public class ContainerdSpec {
   public RestartMethod restartMethod;
 
   @JsonPropertyDescription("Command and arguments for restartMethod command.")
+  @Size(max = 32)
   public List<String> restartCommand;
 
   /** containerd distributions the installer knows. */

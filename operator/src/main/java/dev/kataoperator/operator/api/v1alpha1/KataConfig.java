@@ -37,8 +37,17 @@ public class KataConfig extends CustomResource<KataConfigSpec, KataConfigStatus>
   public static final String GROUP = "kataoperator.dev";
   public static final String VERSION = "v1alpha1";
 
+  /**
+   * No spec unless one is set: java-operator-sdk applies a fresh instance with only a finalizer
+   * (server-side apply), and a defaulted spec in it would overwrite the user's.
+   */
   @Override
   protected KataConfigSpec initSpec() {
-    return new KataConfigSpec();
+    return null;
+  }
+
+  @Override
+  protected KataConfigStatus initStatus() {
+    return null;
   }
 }

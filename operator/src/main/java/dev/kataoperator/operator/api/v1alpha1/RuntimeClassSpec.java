@@ -6,6 +6,7 @@ import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 import io.fabric8.generator.annotation.Default;
 import io.fabric8.generator.annotation.Pattern;
 import io.fabric8.generator.annotation.Required;
+import io.fabric8.generator.annotation.Size;
 import io.fabric8.generator.annotation.ValidationRule;
 
 /** One RuntimeClass: its name is also its containerd runtime handler. */
@@ -19,6 +20,7 @@ public class RuntimeClassSpec {
       "RuntimeClass name and containerd runtime handler, e.g. kata-qemu. 'kata' is reserved for"
           + " the alias of the default class.")
   @Required
+  @Size(min = 1, max = 63)
   @Pattern("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
   @ValidationRule(
       value = "self != 'kata' && self != 'runtime-state'",
