@@ -61,3 +61,4 @@ go_tool containerd github.com/containerd/containerd/v2/cmd/containerd@v2.2.7
 go_tool ctr github.com/containerd/containerd/v2/cmd/ctr@v2.2.7
 go_tool containerd-shim-runc-v2 github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@v2.2.7
 go_tool crictl sigs.k8s.io/cri-tools/cmd/crictl@v1.36.0
+bash "$(dirname "$0")/../e2e/kube/build-binaries.sh" # kube-apiserver+kubectl for kube-api-test (operator tests); cached
