@@ -31,6 +31,11 @@ import java.util.concurrent.TimeUnit;
  * a FIFO blocks until the other side opens it (containerd may open stdin's writer late, or never).
  * {@link #close()} and {@link #closeStdin()} unblock such a pending open.
  *
+ * <p>Threads: copy these streams on <b>platform</b> threads. Opening, reading and writing a FIFO
+ * are blocking file operations, which pin a virtual thread's carrier; a few of them on virtual
+ * threads starve every other virtual thread of the process (the ttrpc server's included) on a small
+ * machine. The ttrpc layer itself only uses socket I/O, which virtual threads handle well.
+ *
  * <p>Ownership: the sandbox layer copies guest stdout/stderr into {@link #stdout()}/{@link
  * #stderr()} and closes each when the guest stream ends (that EOF is how containerd's readers know
  * the output is complete); it copies {@link #stdin()} to the guest until it returns -1, then closes
@@ -388,7 +393,9 @@ public final class ProcessIo implements Closeable {
       // The stub opens fd 3, 4, then 5, each blocking until we open the other end, in that order.
       OutputStream[] streams = new OutputStream[2];
       Thread opener =
-          Thread.ofVirtual()
+          Thread.ofPlatform()
+              .daemon()
+              .name("binary-logger-open")
               .start(
                   () -> {
                     try {

@@ -31,7 +31,9 @@ public final class ShimLog {
     handler.setLevel(debug ? Level.FINE : Level.INFO);
     root.addHandler(handler);
     if (Files.exists(fifo)) {
-      Thread.ofVirtual()
+      // A platform thread: opening a FIFO blocks in the kernel (it would pin a virtual thread).
+      Thread.ofPlatform()
+          .daemon()
           .name("shim-log-open")
           .start(
               () -> {

@@ -55,6 +55,9 @@ public final class ShimMain {
   static final String SANDBOX_ID_ANNOTATION = "io.kubernetes.cri.sandbox-id";
   static final String DEFAULT_SOCKET_DIR = "/run/containerd/s";
   private static final Duration SERVER_READY_TIMEOUT = Duration.ofSeconds(60);
+  static final String VERSION =
+      java.util.Objects.requireNonNullElse(
+          ShimMain.class.getPackage().getImplementationVersion(), "0.1.0-dev");
 
   private ShimMain() {}
 
@@ -72,12 +75,27 @@ public final class ShimMain {
       return 2;
     }
     if (flags.version()) {
-      out.println("containerd-shim-kata-qemu-v2 (kata-operator, Java)");
+      out.println("containerd-shim-kata-qemu-v2:\n  Version: " + VERSION);
       return 0;
     }
     if (flags.info()) {
-      err.println("-info is not supported");
-      return 1;
+      // containerd 2.x runs `-info` (stdin: runtime options) and parses a RuntimeInfo.
+      try {
+        in.readAllBytes();
+        out.write(
+            dev.kataoperator.shim.containerd.api.types.RuntimeInfo.newBuilder()
+                .setName("io.containerd.kata-qemu.v2")
+                .setVersion(
+                    dev.kataoperator.shim.containerd.api.types.RuntimeVersion.newBuilder()
+                        .setVersion(VERSION))
+                .build()
+                .toByteArray());
+        out.flush();
+        return 0;
+      } catch (IOException e) {
+        err.print(e);
+        return 1;
+      }
     }
     if (!flags.action().equals("serve")) {
       // Nothing but the answer may reach containerd's pipes: no console logging.

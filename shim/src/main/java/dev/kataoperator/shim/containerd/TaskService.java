@@ -223,7 +223,8 @@ public final class TaskService {
               .setPid(p.pid)
               .build());
     }
-    Thread.ofVirtual().name("await " + describe(p)).start(() -> awaitExit(p));
+    // A platform thread: the backend's wait may block in ways that would pin a virtual one.
+    Thread.ofPlatform().daemon().name("await " + describe(p)).start(() -> awaitExit(p));
     return StartResponse.newBuilder().setPid(p.pid).build();
   }
 
