@@ -110,7 +110,7 @@ class PodNetworkTest {
     String left = sh("ip", "netns", "list");
     assertFalse(left.contains(suffix), "namespaces left: " + left);
     // The node ends of the veths lived in the node namespace: nothing in the host's own.
-    assertFalse(sh("ip", "-o", "link").contains("kpnv"), "veth left in the host namespace");
+    assertFalse(sh("ip", "-o", "link").contains("kpn"), "veth left in the host namespace");
   }
 
   private void assertPodNamespaceClean() throws Exception {
@@ -400,6 +400,7 @@ class PodNetworkTest {
     assertEquals(NetworkException.Kind.NETNS_UNAVAILABLE, e.kind());
     assertTrue(
         e.getMessage().startsWith("cannot enter network namespace " + notNs), e.getMessage());
+    PodNetwork.detachAll(notNs); // a path that outlived its namespace: nothing to remove
 
     PodNetwork net = PodNetwork.attach(podNetns);
     sh("ip", "netns", "del", podNs); // CNI DEL and netns removal before the shim's teardown

@@ -442,7 +442,11 @@ public final class PodNetwork implements AutoCloseable {
       return; // a namespace that is gone took its devices along
     }
     Set<String> links = new HashSet<>();
-    for (IpJson.Link l : IpJson.links(run.run(List.of("ip", "-j", "-d", "link", "show")))) {
+    String linkJson = listLinksUnlessGone(run, netns);
+    if (linkJson == null) {
+      return;
+    }
+    for (IpJson.Link l : IpJson.links(linkJson)) {
       links.add(l.name());
     }
     Set<String> filtered =
@@ -476,12 +480,16 @@ public final class PodNetwork implements AutoCloseable {
     if (!Files.exists(netns)) {
       return;
     }
-    detachAll(new NsenterRunner(netns));
+    detachAll(new NsenterRunner(netns), netns);
   }
 
-  static void detachAll(NetnsRunner run) {
+  static void detachAll(NetnsRunner run, Path netns) {
+    String linkJson = listLinksUnlessGone(run, netns);
+    if (linkJson == null) {
+      return;
+    }
     Map<String, IpJson.Link> links = new HashMap<>();
-    for (IpJson.Link l : IpJson.links(run.run(List.of("ip", "-j", "-d", "link", "show")))) {
+    for (IpJson.Link l : IpJson.links(linkJson)) {
       links.put(l.name(), l);
     }
     List<String> taps =
@@ -514,6 +522,20 @@ public final class PodNetwork implements AutoCloseable {
       cmds.add(List.of("ip", "link", "del", "dev", tap));
     }
     runAll(run, cmds);
+  }
+
+  /** {@code ip -j -d link show}, or null when the namespace can no longer be entered. */
+  private static String listLinksUnlessGone(NetnsRunner run, Path netns) {
+    try {
+      return run.run(List.of("ip", "-j", "-d", "link", "show"));
+    } catch (NetworkException e) {
+      if (e.kind() != Kind.NETNS_UNAVAILABLE) {
+        throw e;
+      }
+      // Its path outlived the namespace (unmounted); the devices went with the namespace.
+      LOG.fine(() -> "pod network " + netns + ": nothing to detach (" + e.getMessage() + ")");
+      return null;
+    }
   }
 
   private static void runAll(NetnsRunner run, List<List<String>> cmds) {

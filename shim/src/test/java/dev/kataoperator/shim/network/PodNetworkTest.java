@@ -258,7 +258,7 @@ class PodNetworkTest {
             .answer(
                 "tc -j filter show dev eth1 ingress",
                 IpJsonTest.FILTERS.replace("tap0_kata", "ifb0"));
-    PodNetwork.detachAll(run);
+    PodNetwork.detachAll(run, NETNS);
     assertEquals(
         List.of("tc qdisc del dev eth0 ingress", "ip link del dev tap0_kata"),
         run.changes(),
@@ -305,5 +305,23 @@ class PodNetworkTest {
     run.commands.clear();
     net.detach(); // NETNS does not exist on this machine
     assertEquals(List.of(), run.commands);
+  }
+
+  @Test
+  void detachOfANamespaceThatCannotBeEnteredAnyMoreIsANoOp() throws Exception {
+    Path netns = Files.createTempFile("netns", "");
+    try {
+      var run = podNetns();
+      var net = PodNetwork.attach(run, netns, PodNetwork.scan(run, netns));
+      run.fails = c -> true;
+      NetnsRunner gone =
+          argv -> {
+            throw new NetworkException(Kind.NETNS_UNAVAILABLE, "cannot enter network namespace");
+          };
+      PodNetwork.detach(gone, netns, net.endpoints());
+      PodNetwork.detachAll(gone, netns);
+    } finally {
+      Files.delete(netns);
+    }
   }
 }
