@@ -1,0 +1,139 @@
+package dev.kataoperator.shim.containerd;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+@Timeout(30)
+class ProcessIoTest {
+  @TempDir Path dir;
+
+  Path fifo(String name) throws Exception {
+    Path p = dir.resolve(name);
+    Native.mkfifo(p, 0600);
+    return p;
+  }
+
+  static <T> CompletableFuture<T> onPlatformThread(java.util.concurrent.Callable<T> c) {
+    CompletableFuture<T> f = new CompletableFuture<>();
+    Thread.ofPlatform()
+        .daemon()
+        .start(
+            () -> {
+              try {
+                f.complete(c.call());
+              } catch (Throwable t) {
+                f.completeExceptionally(t);
+              }
+            });
+    return f;
+  }
+
+  @Test
+  void fifosOpenLazilyAndCarryData() throws Exception {
+    Path in = fifo("stdin");
+    Path out = fifo("stdout");
+    Path err = fifo("stderr");
+    // Nothing blocks when containerd has not opened its ends yet.
+    ProcessIo io =
+        ProcessIo.open(
+            "c1", "ns", new ProcessIo.Stdio(in.toString(), out.toString(), err.toString(), false));
+    CompletableFuture<String> readOut =
+        onPlatformThread(() -> new String(Files.readAllBytes(out), StandardCharsets.UTF_8));
+    CompletableFuture<String> readErr =
+        onPlatformThread(() -> new String(Files.readAllBytes(err), StandardCharsets.UTF_8));
+    CompletableFuture<Void> writeIn =
+        onPlatformThread(
+            () -> {
+              try (OutputStream w = Files.newOutputStream(in)) {
+                w.write("input".getBytes(StandardCharsets.UTF_8));
+              }
+              return null;
+            });
+    OutputStream o = io.stdout().orElseThrow();
+    o.write("out".getBytes(StandardCharsets.UTF_8));
+    o.close();
+    OutputStream e = io.stderr().orElseThrow();
+    e.write("err".getBytes(StandardCharsets.UTF_8));
+    e.close();
+    InputStream i = io.stdin().orElseThrow();
+    assertEquals("input", new String(i.readAllBytes(), StandardCharsets.UTF_8));
+    writeIn.get(5, TimeUnit.SECONDS);
+    assertEquals("out", readOut.get(5, TimeUnit.SECONDS));
+    assertEquals("err", readErr.get(5, TimeUnit.SECONDS));
+    io.close();
+  }
+
+  @Test
+  void closeUnblocksAReaderWaitingForAWriterThatNeverComes() throws Exception {
+    Path in = fifo("stdin");
+    Path out = fifo("stdout");
+    ProcessIo io =
+        ProcessIo.open("c1", "ns", new ProcessIo.Stdio(in.toString(), out.toString(), "", true));
+    CompletableFuture<Integer> reading = onPlatformThread(() -> io.stdin().orElseThrow().read());
+    CompletableFuture<Void> writing =
+        onPlatformThread(
+            () -> {
+              io.stdout().orElseThrow().write(1);
+              return null;
+            });
+    Thread.sleep(200);
+    assertTrue(!reading.isDone() && !writing.isDone());
+    io.closeStdin();
+    assertEquals(-1, reading.get(5, TimeUnit.SECONDS));
+    io.close();
+    assertTrue(
+        writing.handle((v, t) -> t != null).get(5, TimeUnit.SECONDS),
+        "pending write fails on close");
+    assertTrue(io.stderr().isEmpty(), "a terminal has no separate stderr");
+  }
+
+  @Test
+  void fileUriAppendsBothStreamsToOneFile() throws Exception {
+    Path log = dir.resolve("logs/c1.log");
+    ProcessIo io =
+        ProcessIo.open(
+            "c1", "ns", new ProcessIo.Stdio("", "file://" + log, "file://" + log, false));
+    io.stdout().orElseThrow().write("a\n".getBytes(StandardCharsets.UTF_8));
+    io.stderr().orElseThrow().write("b\n".getBytes(StandardCharsets.UTF_8));
+    io.close();
+    assertEquals("a\nb\n", Files.readString(log));
+  }
+
+  @Test
+  void binaryUriRunsTheLoggerWithFds3And4() throws Exception {
+    Path script = dir.resolve("logger.sh");
+    Path outFile = dir.resolve("logged");
+    Files.writeString(
+        script,
+        "#!/bin/sh\n"
+            + "exec 5>&-\n" // ready
+            + "{ cat <&3; cat <&4; } > \"$2\"\n"
+            + "echo \"$CONTAINER_ID $CONTAINER_NAMESPACE $1\" >> \"$2\"\n");
+    Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwx------"));
+    ProcessIo io =
+        ProcessIo.open(
+            "c9",
+            "k8s.io",
+            new ProcessIo.Stdio("", "binary://" + script + "?-o=" + outFile, "", false));
+    io.stdout().orElseThrow().write("from-stdout\n".getBytes(StandardCharsets.UTF_8));
+    io.stdout().orElseThrow().close();
+    io.stderr().orElseThrow().write("from-stderr\n".getBytes(StandardCharsets.UTF_8));
+    io.close();
+    for (int i = 0; i < 100 && !Files.readString(outFile).contains("c9"); i++) {
+      Thread.sleep(50);
+    }
+    assertEquals("from-stdout\nfrom-stderr\nc9 k8s.io -o\n", Files.readString(outFile));
+  }
+}
