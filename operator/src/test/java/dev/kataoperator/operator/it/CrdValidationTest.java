@@ -10,11 +10,15 @@ import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The checked-in CRD, served by a real API server: defaults are applied and bad specs are rejected
@@ -76,6 +80,17 @@ class CrdValidationTest {
         rollout: {maxUnavailable: "25%"}
         uninstall: {force: true}
         """);
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @ValueSource(strings = {"kataconfig.yaml", "kataconfig-tcg.yaml"})
+  void examplesAreAccepted(String file) throws Exception {
+    Path path = Path.of(System.getProperty("kata.examples.dir"), file);
+    try (InputStream in = Files.newInputStream(path)) {
+      GenericKubernetesResource example =
+          admin().getKubernetesSerialization().unmarshal(in, GenericKubernetesResource.class);
+      admin().genericKubernetesResources(KC).resource(example).dryRun().create();
+    }
   }
 
   @ParameterizedTest(name = "{0}")
