@@ -41,6 +41,7 @@ import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
+import io.javaoperatorsdk.operator.api.reconciler.ErrorStatusUpdateControl;
 import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
@@ -148,6 +149,26 @@ public class KataConfigReconciler implements Reconciler<KataConfig>, Cleaner<Kat
     metrics.observe(st);
     metrics.reconciled("installed");
     return withStatus(kc, st);
+  }
+
+  /** A failed reconciliation (after the SDK's retries) shows as Degraded with its cause. */
+  @Override
+  public ErrorStatusUpdateControl<KataConfig> updateErrorStatus(
+      KataConfig kc, Context<KataConfig> context, Exception e) {
+    metrics.reconciled("error");
+    LOG.errorf(e, "reconciling KataConfig %s failed", kc.getMetadata().getName());
+    KataConfigStatus st = StatusAggregator.failed(kc, rootCause(e), Instant.now());
+    kc.setStatus(st);
+    return ErrorStatusUpdateControl.patchStatus(kc);
+  }
+
+  static String rootCause(Throwable e) {
+    Throwable t = e;
+    while (t.getCause() != null && t.getCause() != t) {
+      t = t.getCause();
+    }
+    String msg = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
+    return msg.length() > 500 ? msg.substring(0, 500) + "..." : msg;
   }
 
   @Override

@@ -131,6 +131,32 @@ public final class StatusAggregator {
     return st;
   }
 
+  /**
+   * Status after a reconciliation failed (e.g. an API call was refused): the previous counts stay,
+   * Degraded says why.
+   */
+  public static KataConfigStatus failed(KataConfig kc, String cause, Instant now) {
+    KataConfigStatus st = kc.getStatus() == null ? new KataConfigStatus() : copy(kc.getStatus());
+    long gen = generation(kc);
+    List<Condition> next = new ArrayList<>();
+    for (Condition c : st.conditions) {
+      if (!DEGRADED.equals(c.getType())) {
+        next.add(c);
+      }
+    }
+    next.add(Conditions.of(DEGRADED, true, "ReconcileError", cause, gen));
+    if (Conditions.find(next, READY).isEmpty()) {
+      next.add(0, Conditions.of(READY, false, "ReconcileError", cause, gen));
+    }
+    st.conditions = Conditions.merge(previousConditions(kc), next, now);
+    return st;
+  }
+
+  private static KataConfigStatus copy(KataConfigStatus s) {
+    return io.fabric8.kubernetes.client.utils.Serialization.unmarshal(
+        io.fabric8.kubernetes.client.utils.Serialization.asJson(s), KataConfigStatus.class);
+  }
+
   /** Status while deletion waits for pods that use the RuntimeClasses. */
   public static KataConfigStatus waitingForPods(
       KataConfig kc, Plan plan, Collection<String> published, List<String> pods, Instant now) {

@@ -332,6 +332,19 @@ class KataConfigOperatorTest {
     await().atMost(TIMEOUT).until(() -> kataConfigResource("second").get() == null);
     assertNotNull(daemonSet().get());
     assertEquals("False", condition(kataConfigResource(NAME).get(), "Degraded").getStatus());
+
+    // A third one takes over once the active one is gone.
+    admin()
+        .resource(kataConfig("third", sp -> sp.installer.image = "registry.test/third:1"))
+        .create();
+    awaitStatus("third", k -> isTrue(k, "Degraded"));
+    kataConfigResource(NAME).delete();
+    awaitDaemonSet(
+        d ->
+            "registry.test/third:1"
+                .equals(d.getSpec().getTemplate().getSpec().getContainers().get(0).getImage()));
+    KataConfig third = awaitStatus("third", k -> !isTrue(k, "Degraded"));
+    assertEquals(2, third.getStatus().selectedNodes);
   }
 
   // --- deletion ------------------------------------------------------------------------------

@@ -170,4 +170,20 @@ class StatusAggregatorTest {
         cond(first, "Ready").getLastTransitionTime(),
         cond(second, "Ready").getLastTransitionTime());
   }
+
+  @Test
+  void aReconcileErrorIsDegradedAndKeepsTheRest() {
+    KataConfig kc = kc();
+    String h = hash(kc);
+    KataConfigStatus ok = aggregate(kc, List.of(node("a", "installed", h, "kata-qemu")));
+    kc.setStatus(ok);
+    KataConfigStatus st = StatusAggregator.failed(kc, "forbidden: daemonsets", NOW.plusSeconds(60));
+    assertEquals("True", cond(st, "Degraded").getStatus());
+    assertEquals("ReconcileError", cond(st, "Degraded").getReason());
+    assertEquals("forbidden: daemonsets", cond(st, "Degraded").getMessage());
+    assertEquals(1, st.installedNodes);
+    assertEquals(
+        cond(ok, "Ready").getLastTransitionTime(), cond(st, "Ready").getLastTransitionTime());
+    assertEquals("2025-03-01T12:01:00Z", cond(st, "Degraded").getLastTransitionTime());
+  }
 }
