@@ -1,0 +1,164 @@
+package dev.kataoperator.installer;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.kataoperator.installer.HostCheck.Verdict;
+import dev.kataoperator.installer.containerd.ContainerdInstallation;
+import dev.kataoperator.installer.containerd.ContainerdVersion;
+import dev.kataoperator.installer.containerd.Flavor;
+import dev.kataoperator.shim.hypervisor.HostVirtualization;
+import dev.kataoperator.shim.hypervisor.HostVirtualization.Kind;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+
+class HostCheckTest {
+  static final HostVirtualization HARDWARE = new HostVirtualization(Kind.HARDWARE, "vmx");
+  static final HostVirtualization NESTED = new HostVirtualization(Kind.NESTED, "nested vmx");
+  static final HostVirtualization PVM = new HostVirtualization(Kind.PVM, "kvm_pvm");
+  static final HostVirtualization NONE = new HostVirtualization(Kind.NONE, "no /dev/kvm");
+
+  static ContainerdInstallation containerd(String version) {
+    return new ContainerdInstallation(
+        Flavor.CONTAINERD,
+        Path.of("/etc/containerd/config.toml"),
+        true,
+        Optional.of(Path.of("/usr/bin/containerd")),
+        Optional.ofNullable(version).map(ContainerdVersion::parse),
+        version == null ? "garbage" : "containerd github.com/containerd/containerd " + version,
+        "path");
+  }
+
+  static final ContainerdInstallation OK = containerd("1.6.20");
+
+  static HostCheck decide(
+      HostVirtualization v,
+      boolean tun,
+      CgroupLayout cg,
+      ContainerdInstallation c,
+      VirtualizationPolicy p) {
+    return HostCheck.decide(v, tun, cg, c, p);
+  }
+
+  @Test
+  void kvmWhereHardwareOrNestedVirtualizationWorksWhateverThePolicy() {
+    for (var v : List.of(HARDWARE, NESTED)) {
+      for (var p : VirtualizationPolicy.values()) {
+        var c = decide(v, true, CgroupLayout.V2, OK, p);
+        assertEquals(Verdict.KVM, c.verdict(), c.reason());
+        assertTrue(c.reason().startsWith("KVM: "), c.reason());
+      }
+    }
+  }
+
+  @Test
+  void softwareEmulationOnlyWhenThePolicyAllowsIt() {
+    for (var v : List.of(PVM, NONE)) {
+      var allowed =
+          decide(v, true, CgroupLayout.HYBRID, OK, VirtualizationPolicy.AllowSoftwareEmulation);
+      assertEquals(Verdict.SOFTWARE_EMULATION, allowed.verdict());
+      assertTrue(allowed.reason().contains(v.reason()), allowed.reason());
+      var required = decide(v, true, CgroupLayout.HYBRID, OK, VirtualizationPolicy.RequireHardware);
+      assertEquals(Verdict.UNSUPPORTED, required.verdict());
+      assertTrue(required.reason().contains("AllowSoftwareEmulation"), required.reason());
+      assertTrue(required.reason().contains(v.reason()), required.reason());
+    }
+  }
+
+  @Test
+  void blockersComeFirstWithTheirOwnReason() {
+    var allow = VirtualizationPolicy.AllowSoftwareEmulation;
+    var noBinary =
+        new ContainerdInstallation(
+            Flavor.K3S, Flavor.K3S.config(), false, Optional.empty(), Optional.empty(), "", "path");
+    assertReason("no containerd found", decide(HARDWARE, true, CgroupLayout.V2, noBinary, allow));
+    assertReason(
+        "cannot tell containerd's version",
+        decide(HARDWARE, true, CgroupLayout.V2, containerd(null), allow));
+    assertReason(
+        "containerd 1.5.9 is older than 1.6",
+        decide(HARDWARE, true, CgroupLayout.V2, containerd("1.5.9"), allow));
+    assertReason("/dev/net/tun is missing", decide(HARDWARE, false, CgroupLayout.V2, OK, allow));
+    assertReason("no cgroup file system", decide(HARDWARE, true, CgroupLayout.NONE, OK, allow));
+  }
+
+  static void assertReason(String prefix, HostCheck c) {
+    assertEquals(Verdict.UNSUPPORTED, c.verdict());
+    assertTrue(c.reason().startsWith(prefix), c.reason());
+    assertFalse(c.reason().contains("\n"), "one line");
+  }
+
+  @Test
+  void cgroupLayouts() {
+    String hybrid =
+        """
+        tmpfs /sys/fs/cgroup tmpfs rw,relatime,mode=755 0 0
+        cgroup /sys/fs/cgroup/cpu cgroup rw,relatime,cpu 0 0
+        cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0
+        cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
+        """;
+    assertEquals(CgroupLayout.HYBRID, CgroupLayout.of(hybrid.lines().toList()));
+    assertEquals(
+        CgroupLayout.V1,
+        CgroupLayout.of(hybrid.lines().filter(l -> !l.startsWith("cgroup2")).toList()));
+    assertEquals(
+        CgroupLayout.V2,
+        CgroupLayout.of(
+            List.of("proc /proc proc rw 0 0", "cgroup2 /sys/fs/cgroup cgroup2 rw,nsdelegate 0 0")));
+    assertEquals(
+        CgroupLayout.NONE, CgroupLayout.of(List.of("cgroup2 /mnt/elsewhere cgroup2 rw 0 0")));
+  }
+
+  @Test
+  void jsonForTheNodeAnnotations() throws Exception {
+    var mapper = new ObjectMapper();
+    var json =
+        decide(PVM, true, CgroupLayout.HYBRID, OK, VirtualizationPolicy.AllowSoftwareEmulation)
+            .toJson(mapper);
+    assertEquals("software-emulation", json.path("verdict").asText());
+    assertEquals("AllowSoftwareEmulation", json.path("policy").asText());
+    assertEquals("pvm", json.path("virtualization").path("kind").asText());
+    assertEquals("hybrid", json.path("cgroups").asText());
+    assertTrue(json.path("tun").asBoolean());
+    assertEquals("containerd", json.path("containerd").path("flavor").asText());
+    assertEquals("1.6.20", json.path("containerd").path("version").asText());
+    assertEquals("/etc/containerd/config.toml", json.path("containerd").path("config").asText());
+  }
+
+  /**
+   * The CLI on this very machine: whatever it finds, it prints one JSON object and exits 0 or 3.
+   */
+  @Test
+  void checkCommandOnThisHost() throws Exception {
+    var out = new ByteArrayOutputStream();
+    var err = new ByteArrayOutputStream();
+    int rc =
+        Main.run(
+            List.of("check", "--policy", "AllowSoftwareEmulation"),
+            new PrintStream(out),
+            new PrintStream(err));
+    var json = new ObjectMapper().readTree(out.toString());
+    assertTrue(rc == Main.OK || rc == Main.UNSUPPORTED, err.toString());
+    assertEquals(
+        rc == Main.OK, !json.path("verdict").asText().equals("unsupported"), json.toString());
+    assertEquals(
+        HostVirtualization.probe().kind().label(),
+        json.path("virtualization").path("kind").asText());
+  }
+
+  @Test
+  void badUsage() {
+    var err = new ByteArrayOutputStream();
+    var ps = new PrintStream(err);
+    assertEquals(Main.USAGE, Main.run(List.of(), System.out, ps));
+    assertEquals(Main.USAGE, Main.run(List.of("check", "--policy", "Maybe"), System.out, ps));
+    assertEquals(Main.USAGE, Main.run(List.of("check", "--nope", "x"), System.out, ps));
+    assertTrue(err.toString().contains("usage: runtime-node-installer check"));
+  }
+}
