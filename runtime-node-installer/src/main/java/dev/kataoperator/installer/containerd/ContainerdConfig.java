@@ -142,6 +142,7 @@ public final class ContainerdConfig {
               + ", the oldest this installer configures; upgrade containerd");
     }
     String src = mainConfig.toString();
+    refuseSymlinks();
     Optional<String> original = read(mainConfig);
     Optional<String> existingDropIn = readOwnDropIn();
     String base = original.orElse("");
@@ -227,6 +228,7 @@ public final class ContainerdConfig {
   /** Removes what {@link #install} added: handlers, imports entry, drop-in, backup. */
   public Outcome uninstall() throws ContainerdConfigException {
     String src = mainConfig.toString();
+    refuseSymlinks();
     Optional<String> original = read(mainConfig);
     Optional<String> existingDropIn = readOwnDropIn();
     Optional<String> newMain = Optional.empty();
@@ -455,6 +457,20 @@ public final class ContainerdConfig {
         + schema.version()
         + "\n"
         + handlers.stream().map(h -> "\n" + h.toToml(schema)).collect(Collectors.joining());
+  }
+
+  /**
+   * Renaming a temp file over a symlink would replace the link, not its target: the config would
+   * silently fork. Refused instead, naming the fix.
+   */
+  private void refuseSymlinks() throws ContainerdConfigException {
+    for (Path p : List.of(mainConfig, dropIn)) {
+      if (Files.isSymbolicLink(host(p))) {
+        throw new ContainerdConfigException(
+            Kind.CONFLICT,
+            p + " is a symbolic link; point the installer at the file it links to instead");
+      }
+    }
   }
 
   /** Our drop-in's content, if present; someone else's file at that path is a conflict. */

@@ -323,6 +323,14 @@ class ContainerdConfigTest {
   }
 
   @Test
+  void refusesASymlinkedMainConfig() throws Exception {
+    Files.writeString(onHost(Path.of("/etc/containerd/real.toml")), "version = 3\n");
+    Files.createSymbolicLink(onHost(MAIN), Path.of("real.toml"));
+    assertRefused(Kind.CONFLICT, V2_2, null);
+    assertTrue(Files.isSymbolicLink(onHost(MAIN)));
+  }
+
+  @Test
   void uninstallRefusesAMalformedMainFile() throws Exception {
     writeMain("version = 3\n");
     config.install(V2_2, KATA);
