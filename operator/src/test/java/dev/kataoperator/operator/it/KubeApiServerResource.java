@@ -15,6 +15,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -27,9 +28,24 @@ public class KubeApiServerResource implements QuarkusTestResourceLifecycleManage
   public static final String NAMESPACE = "kata-operator-system";
   private static KubeAPIServer server;
   private static KubernetesClient admin;
+  private static Path kubeconfig;
 
   public static KubernetesClient admin() {
     return admin;
+  }
+
+  /** An admin kubeconfig file, for kubectl. */
+  public static Path kubeconfig() {
+    return kubeconfig;
+  }
+
+  /** The kubectl that e2e/kube/build-binaries.sh put next to kube-apiserver. */
+  public static Path kubectl() {
+    String dir =
+        Optional.ofNullable(System.getenv("KUBE_API_TEST_DIR"))
+            .orElse(System.getProperty("user.home") + "/.kubeapitest");
+    return Path.of(
+        dir, "k8s", System.getProperty("kata.kube.version", "1.35.4") + "-linux-amd64", "kubectl");
   }
 
   @Override
@@ -54,6 +70,12 @@ public class KubeApiServerResource implements QuarkusTestResourceLifecycleManage
           e);
     }
     Config config = Config.fromKubeconfig(server.getKubeConfigYaml());
+    try {
+      kubeconfig = Files.createTempFile("kata-operator-test", ".kubeconfig");
+      Files.writeString(kubeconfig, server.getKubeConfigYaml());
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
     admin = new KubernetesClientBuilder().withConfig(config).build();
     try {
       applyCrds();
@@ -133,6 +155,9 @@ public class KubeApiServerResource implements QuarkusTestResourceLifecycleManage
     if (server != null) {
       server.stop();
       server = null;
+    }
+    if (kubeconfig != null) {
+      kubeconfig.toFile().delete();
     }
   }
 }
