@@ -50,7 +50,7 @@ fmt:
 lint:
 	$(MVN) -DskipTests spotless:check compile
 
-test-java: guest
+test-java: guest virtiofsd
 	@KATA_GUEST_DIR=$(GUEST) bash guest/agent/check.sh
 	KATA_GUEST_DIR=$(GUEST) $(MVN) verify
 
