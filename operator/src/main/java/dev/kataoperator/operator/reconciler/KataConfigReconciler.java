@@ -10,6 +10,8 @@ import dev.kataoperator.operator.config.OperatorConfig;
 import dev.kataoperator.operator.dependent.InstallerClusterRoleBindingDependent;
 import dev.kataoperator.operator.dependent.InstallerClusterRoleDependent;
 import dev.kataoperator.operator.dependent.InstallerDaemonSetDependent;
+import dev.kataoperator.operator.dependent.InstallerNodePolicyBindingDependent;
+import dev.kataoperator.operator.dependent.InstallerNodePolicyDependent;
 import dev.kataoperator.operator.dependent.InstallerRoleBindingDependent;
 import dev.kataoperator.operator.dependent.InstallerRoleDependent;
 import dev.kataoperator.operator.dependent.InstallerServiceAccountDependent;
@@ -28,6 +30,8 @@ import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodList;
 import io.fabric8.kubernetes.api.model.ServiceAccount;
+import io.fabric8.kubernetes.api.model.admissionregistration.v1.ValidatingAdmissionPolicy;
+import io.fabric8.kubernetes.api.model.admissionregistration.v1.ValidatingAdmissionPolicyBinding;
 import io.fabric8.kubernetes.api.model.apps.DaemonSet;
 import io.fabric8.kubernetes.api.model.node.v1.RuntimeClass;
 import io.fabric8.kubernetes.api.model.rbac.ClusterRole;
@@ -83,10 +87,19 @@ import org.jboss.logging.Logger;
           name = "installer-rolebinding",
           type = InstallerRoleBindingDependent.class,
           dependsOn = {"installer-serviceaccount", "installer-role"}),
+      @Dependent(name = "installer-node-policy", type = InstallerNodePolicyDependent.class),
+      @Dependent(
+          name = "installer-node-policy-binding",
+          type = InstallerNodePolicyBindingDependent.class,
+          dependsOn = "installer-node-policy"),
       @Dependent(
           name = "installer-daemonset",
           type = InstallerDaemonSetDependent.class,
-          dependsOn = {"installer-clusterrolebinding", "installer-rolebinding"}),
+          dependsOn = {
+            "installer-clusterrolebinding",
+            "installer-rolebinding",
+            "installer-node-policy-binding"
+          }),
       @Dependent(name = "runtimeclasses", type = RuntimeClassesDependent.class)
     })
 public class KataConfigReconciler implements Reconciler<KataConfig>, Cleaner<KataConfig> {
@@ -349,6 +362,14 @@ public class KataConfigReconciler implements Reconciler<KataConfig>, Cleaner<Kat
     client.resources(Role.class).inNamespace(ns).withName(InstallerResources.NAME).delete();
     client.resources(ClusterRoleBinding.class).withName(InstallerResources.CLUSTER_ROLE).delete();
     client.resources(ClusterRole.class).withName(InstallerResources.CLUSTER_ROLE).delete();
+    client
+        .resources(ValidatingAdmissionPolicyBinding.class)
+        .withName(InstallerResources.NODE_POLICY)
+        .delete();
+    client
+        .resources(ValidatingAdmissionPolicy.class)
+        .withName(InstallerResources.NODE_POLICY)
+        .delete();
     client
         .resources(ServiceAccount.class)
         .inNamespace(ns)

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kataoperator.operator.api.v1alpha1.KataConfig;
@@ -26,12 +27,19 @@ import io.fabric8.kubernetes.api.model.NodeBuilder;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.ServiceAccount;
+import io.fabric8.kubernetes.api.model.admissionregistration.v1.ValidatingAdmissionPolicyBinding;
 import io.fabric8.kubernetes.api.model.apps.DaemonSet;
+import io.fabric8.kubernetes.api.model.authentication.TokenRequestBuilder;
 import io.fabric8.kubernetes.api.model.node.v1.RuntimeClass;
 import io.fabric8.kubernetes.api.model.rbac.ClusterRole;
 import io.fabric8.kubernetes.api.model.rbac.ClusterRoleBinding;
 import io.fabric8.kubernetes.api.model.rbac.Role;
 import io.fabric8.kubernetes.api.model.rbac.RoleBinding;
+import io.fabric8.kubernetes.client.Config;
+import io.fabric8.kubernetes.client.ConfigBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.dsl.Resource;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
@@ -234,6 +242,158 @@ class KataConfigOperatorTest {
     assertTrue(
         events.stream()
             .anyMatch(e -> "NodeFailed".equals(e.getReason()) && "Warning".equals(e.getType())));
+  }
+
+  // --- the installer's permissions -------------------------------------------------------
+
+  @Test
+  void installerMayPatchOnlyItsOwnNodeAndOnlyContractKeys() throws Exception {
+    admin().resource(kataConfig(NAME, s -> {})).create();
+    awaitDaemonSet(d -> true);
+    await()
+        .atMost(TIMEOUT)
+        .until(
+            () ->
+                admin()
+                        .resources(ValidatingAdmissionPolicyBinding.class)
+                        .withName(InstallerResources.NODE_POLICY)
+                        .get()
+                    != null);
+    // An installer pod on node-a (no scheduler here: nodeName set directly) and its token.
+    var pod =
+        admin()
+            .pods()
+            .inNamespace(NAMESPACE)
+            .resource(
+                new PodBuilder()
+                    .withNewMetadata()
+                    .withName("installer-on-a")
+                    .addToLabels("test", "kata")
+                    .endMetadata()
+                    .withNewSpec()
+                    .withNodeName("node-a")
+                    .withServiceAccountName(InstallerResources.NAME)
+                    .addNewContainer()
+                    .withName("installer")
+                    .withImage("installer")
+                    .endContainer()
+                    .endSpec()
+                    .build())
+            .create();
+    String token =
+        admin()
+            .serviceAccounts()
+            .inNamespace(NAMESPACE)
+            .withName(InstallerResources.NAME)
+            .tokenRequest(
+                new TokenRequestBuilder()
+                    .withNewSpec()
+                    .withNewBoundObjectRef()
+                    .withApiVersion("v1")
+                    .withKind("Pod")
+                    .withName(pod.getMetadata().getName())
+                    .withUid(pod.getMetadata().getUid())
+                    .endBoundObjectRef()
+                    .withExpirationSeconds(3600L)
+                    .endSpec()
+                    .build())
+            .getStatus()
+            .getToken();
+    Config adminConfig = admin().getConfiguration();
+    Config config =
+        new ConfigBuilder(Config.empty())
+            .withMasterUrl(adminConfig.getMasterUrl())
+            .withCaCertData(adminConfig.getCaCertData())
+            .withCaCertFile(adminConfig.getCaCertFile())
+            .withOauthToken(token)
+            .build();
+    try (KubernetesClient installer = new KubernetesClientBuilder().withConfig(config).build()) {
+      // The API server takes a moment to start enforcing a new policy: probe with dry runs.
+      await()
+          .atMost(TIMEOUT)
+          .until(
+              () -> {
+                try {
+                  installer
+                      .nodes()
+                      .withName("node-b")
+                      .dryRun()
+                      .edit(
+                          n -> {
+                            n.getMetadata().getLabels().put(LABEL_STATE, "probe");
+                            return n;
+                          });
+                  return false;
+                } catch (KubernetesClientException e) {
+                  return e.getMessage().contains("only the Node its pod runs on");
+                }
+              });
+      // Its own node, contract keys: allowed.
+      installer
+          .nodes()
+          .withName("node-a")
+          .edit(
+              n -> {
+                n.getMetadata().getLabels().put(LABEL_STATE, "installing");
+                n.getMetadata().setAnnotations(Map.of(ANNOTATION_MESSAGE, "unpacking payload"));
+                return n;
+              });
+      assertEquals(
+          "installing",
+          admin().nodes().withName("node-a").get().getMetadata().getLabels().get(LABEL_STATE));
+      assertNotNull(
+          installer
+              .apps()
+              .daemonSets()
+              .inNamespace(NAMESPACE)
+              .withName(InstallerResources.NAME)
+              .get());
+
+      assertDenied(
+          "only the Node its pod runs on",
+          () ->
+              installer
+                  .nodes()
+                  .withName("node-b")
+                  .edit(
+                      n -> {
+                        n.getMetadata().getLabels().put(LABEL_STATE, "installed");
+                        return n;
+                      }));
+      assertDenied(
+          "only kataoperator.dev/ labels",
+          () ->
+              installer
+                  .nodes()
+                  .withName("node-a")
+                  .edit(
+                      n -> {
+                        n.getMetadata().getLabels().put("pool", "attacker");
+                        return n;
+                      }));
+      assertDenied(
+          "a Node's spec",
+          () ->
+              installer
+                  .nodes()
+                  .withName("node-a")
+                  .edit(
+                      n -> {
+                        n.getSpec().setUnschedulable(true);
+                        return n;
+                      }));
+      assertDenied("forbidden", () -> installer.nodes().withName("node-b").delete());
+      assertDenied("forbidden", () -> installer.pods().inAnyNamespace().list());
+      assertDenied(
+          "forbidden",
+          () -> installer.apps().daemonSets().inNamespace(NAMESPACE).withName("other").get());
+    }
+  }
+
+  static void assertDenied(String expected, Runnable call) {
+    KubernetesClientException e = assertThrows(KubernetesClientException.class, call::run);
+    assertTrue(e.getCode() == 403 || e.getCode() == 422, e.getCode() + ": " + e.getMessage());
+    assertTrue(e.getMessage().contains(expected), e.getMessage());
   }
 
   // --- upgrade ----------------------------------------------------------------------------
