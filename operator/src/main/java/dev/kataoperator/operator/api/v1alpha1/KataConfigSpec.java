@@ -1,5 +1,6 @@
 package dev.kataoperator.operator.api.v1alpha1;
 
+import com.fasterxml.jackson.annotation.JsonClassDescription;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 import io.fabric8.generator.annotation.Default;
@@ -12,6 +13,7 @@ import java.util.List;
 
 /** What to install, where, and how. */
 @JsonInclude(JsonInclude.Include.NON_NULL)
+@JsonClassDescription("What to install on which nodes, and how: the desired state.")
 public class KataConfigSpec {
 
   @JsonPropertyDescription(

@@ -1,5 +1,6 @@
 package dev.kataoperator.operator.api.v1alpha1;
 
+import com.fasterxml.jackson.annotation.JsonClassDescription;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 import io.fabric8.kubernetes.api.model.Condition;
@@ -8,6 +9,8 @@ import java.util.List;
 
 /** Observed state, written by the operator only. */
 @JsonInclude(JsonInclude.Include.NON_NULL)
+@JsonClassDescription(
+    "What the operator observed: per-node results from the installers, counts, conditions. Written by the operator only.")
 public class KataConfigStatus {
 
   /** Condition types. */
