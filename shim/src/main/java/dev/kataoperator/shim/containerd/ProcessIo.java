@@ -329,6 +329,14 @@ public final class ProcessIo implements Closeable {
       OutputStream s = out;
       if (s != null) {
         s.close();
+      } else if (!opening) {
+        // Never written: the reader (containerd's CRI exec waits for it) still waits for a
+        // writer to come and go. Opening read-write never blocks; closing it is that EOF.
+        try (var eof = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+          LOG.log(Level.TRACE, "EOF to the reader of {0}", path);
+        } catch (IOException e) {
+          // no such FIFO any more: nobody waits
+        }
       }
     }
   }

@@ -15,6 +15,7 @@ import dev.kataoperator.shim.containerd.TaskBackend;
 import dev.kataoperator.shim.containerd.api.types.Mount;
 import dev.kataoperator.shim.hypervisor.HostVirtualization;
 import dev.kataoperator.shim.hypervisor.qemu.QemuHypervisor;
+import dev.kataoperator.shim.network.PodNetwork;
 import dev.kataoperator.shim.sandbox.GuestProcess;
 import dev.kataoperator.shim.sandbox.Ids;
 import dev.kataoperator.shim.sandbox.RunDirs;
@@ -45,6 +46,7 @@ public final class PodBackend implements TaskBackend {
   private static final ObjectMapper JSON = new ObjectMapper();
   static final Path DEFAULT_CONFIG = Path.of("/opt/kata/share/defaults/kata-qemu.toml");
   static final Path RUN_ROOT = Path.of("/run/kata/shim");
+  private static final String NETNS_FILE = "netns";
 
   private final ShimContext context;
   private final Path runDir;
@@ -52,6 +54,7 @@ public final class PodBackend implements TaskBackend {
   private final Map<String, Container> containers = new ConcurrentHashMap<>();
   private final List<Consumer<String>> oomListeners = new CopyOnWriteArrayList<>();
   private volatile Sandbox sandbox;
+  private volatile PodNetwork network;
 
   /** A container in the VM and the processes the shim started in it. */
   private record Container(
@@ -143,18 +146,55 @@ public final class PodBackend implements TaskBackend {
     Files.createDirectories(shareDir);
     String hostname = spec.path("hostname").asText(context.groupId());
     int memory = config.defaultMemoryMiB() + memoryLimitMiB(spec);
-    sandbox =
-        Sandbox.boot(
-            new Sandbox.Spec(context.groupId(), runDir, shareDir, false, memory, 0, hostname),
-            config,
-            new QemuHypervisor(config.qemuPath(), config.virtiofsd()),
-            HostVirtualization.probe());
+    Optional<Path> netns = networkNamespace(spec);
+    if (netns.isPresent()) {
+      // Recorded first, so that cleanup after a crash finds the taps to remove.
+      Files.writeString(runDir.resolve(NETNS_FILE), netns.get().toString());
+      network = PodNetwork.attach(netns.get());
+    }
+    try {
+      sandbox =
+          Sandbox.boot(
+              new Sandbox.Spec(
+                  context.groupId(),
+                  runDir,
+                  shareDir,
+                  false,
+                  memory,
+                  0,
+                  hostname,
+                  netns,
+                  network == null ? List.of() : network.nics()),
+              config,
+              new QemuHypervisor(config.qemuPath(), config.virtiofsd()),
+              HostVirtualization.probe());
+      if (network != null) {
+        network.configureGuest(sandbox.agent());
+      }
+    } catch (RuntimeException e) {
+      closeSandbox();
+      throw e;
+    }
     Thread.ofVirtual().name("oom-events").start(this::forwardOomEvents);
     LOG.info(
         "pod "
             + context.groupId()
             + ": VM up, guest kernel "
             + sandbox.health().getKernelRelease());
+  }
+
+  /** The pod's network namespace (CNI's), when the spec names one to join. */
+  static Optional<Path> networkNamespace(ObjectNode spec) {
+    for (var ns : spec.path("linux").path("namespaces")) {
+      String path = ns.path("path").asText("");
+      if ("network".equals(ns.path("type").asText()) && !path.isEmpty()) {
+        if (!path.startsWith("/") || path.contains("..")) {
+          throw new IllegalArgumentException("network namespace path '" + path + "' is invalid");
+        }
+        return Optional.of(Path.of(path));
+      }
+    }
+    return Optional.empty();
   }
 
   private static Path configPath(Optional<Any> options) {
@@ -347,6 +387,11 @@ public final class PodBackend implements TaskBackend {
       sandbox.close();
       sandbox = null;
     }
+    // After the VM: QEMU holds the taps open until it is gone.
+    if (network != null) {
+      network.detach();
+      network = null;
+    }
     HostMounts.unmountAllUnder(shareDir);
     RunDirs.deleteQuietly(runDir);
   }
@@ -392,11 +437,29 @@ public final class PodBackend implements TaskBackend {
     }
   }
 
-  /** After a dead shim: everything its pod left on the host. */
+  /**
+   * containerd's delete after a dead shim, once per container: a container's own share and rootfs
+   * mounts; for the pod's sandbox container (the one the shim was grouped by) the whole pod too:
+   * taps, every mount and the run directory. Its VM died with the shim (tied to its life).
+   */
   static void cleanup(ShimContext context) {
     Path dir = runDirOf(context);
+    HostMounts.unmountAllUnder(context.bundle().resolve("rootfs"));
+    if (!context.id().equals(context.groupId())) {
+      Ids.requireValid("container id", context.id());
+      HostMounts.unmountAllUnder(dir.resolve("shared").resolve(context.id()));
+      RunDirs.deleteQuietly(dir.resolve("shared").resolve(context.id()));
+      return;
+    }
+    try {
+      Path netns = dir.resolve(NETNS_FILE);
+      if (Files.isRegularFile(netns)) {
+        PodNetwork.detachAll(Path.of(Files.readString(netns).strip()));
+      }
+    } catch (IOException | RuntimeException e) {
+      LOG.warning("pod " + context.groupId() + ": removing its network: " + e.getMessage());
+    }
     HostMounts.unmountAllUnder(dir);
     RunDirs.deleteQuietly(dir);
-    HostMounts.unmountAllUnder(context.bundle().resolve("rootfs"));
   }
 }

@@ -45,7 +45,10 @@ public final class GuestProcess {
 
   private Thread pumpOut(
       String name, OutputStream out, BiFunction<String, String, ReadStreamResponse> read) {
-    return Thread.ofVirtual()
+    // A platform thread: writing a FIFO blocks in the kernel, which would pin a virtual
+    // thread's carrier, and a 2-core machine has only two.
+    return Thread.ofPlatform()
+        .daemon()
         .name(containerId + "/" + execId + "/" + name)
         .start(
             () -> {

@@ -1,0 +1,233 @@
+package dev.kataoperator.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Pods through containerd's CRI plugin, driven by crictl as kubelet would: runtime handler
+ * kata-qemu, a CNI bridge network, two containers sharing the pod's VM.
+ */
+class CriTest {
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final Path CRICTL = Path.of("/opt/kata-dev-tools/bin/crictl");
+  private static final String SUBNET = "10.88.77";
+  @TempDir static Path tmp;
+  static Containerd containerd;
+
+  record Result(int exit, String out, String err) {}
+
+  @BeforeAll
+  static void start() throws Exception {
+    Path images = Repo.root().resolve("build/images");
+    for (String script : List.of("build-busybox.sh", "build-pause.sh")) {
+      var b =
+          new ProcessBuilder(
+                  "bash", Repo.root().resolve("e2e/images/" + script).toString(), images.toString())
+              .inheritIO()
+              .start();
+      assertEquals(0, b.waitFor(), script);
+    }
+    Path netd = tmp.resolve("net.d");
+    Files.createDirectories(netd);
+    Files.writeString(
+        netd.resolve("10-kata-test.conflist"),
+        """
+        {"cniVersion":"1.0.0","name":"kata-test","plugins":[{"type":"bridge","bridge":"katacri0",
+         "isGateway":true,"ipMasq":false,"ipam":{"type":"host-local",
+         "ranges":[[{"subnet":"%s.0/24"}]],"routes":[{"dst":"0.0.0.0/0"}],"dataDir":"%s"}}]}
+        """
+            .formatted(SUBNET, tmp.resolve("ipam")));
+    String cri =
+        """
+        [plugins."io.containerd.grpc.v1.cri"]
+          sandbox_image = "localhost/kata-pause:latest"
+          [plugins."io.containerd.grpc.v1.cri".cni]
+            bin_dir = "/usr/lib/cni"
+            conf_dir = "%s"
+          [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+            runtime_type = "io.containerd.runc.v2"
+          [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata-qemu]
+            runtime_type = "io.containerd.kata-qemu.v2"
+        """
+            .formatted(netd);
+    containerd = Containerd.start(Containerd.Version.V1_6, tmp.resolve("containerd"), cri);
+    for (String image : List.of("pause.tar", "busybox.tar")) {
+      var r = containerd.ctr("-n", "k8s.io", "images", "import", images.resolve(image).toString());
+      assertEquals(0, r.exit(), r.toString());
+    }
+  }
+
+  @AfterAll
+  static void stop() throws Exception {
+    if (containerd != null) {
+      crictl("rmp", "-af");
+      containerd.close();
+    }
+    var ip = new ProcessBuilder("ip", "link", "del", "katacri0").start();
+    ip.waitFor();
+  }
+
+  static Result crictl(String... args) throws Exception {
+    var cmd =
+        new ArrayList<>(
+            List.of(
+                CRICTL.toString(),
+                "--runtime-endpoint",
+                "unix://" + containerd.socket(),
+                "--image-endpoint",
+                "unix://" + containerd.socket()));
+    cmd.addAll(List.of(args));
+    Process p = new ProcessBuilder(cmd).start();
+    byte[][] out = new byte[2][];
+    Thread a = Thread.ofPlatform().start(() -> out[0] = readAll(p.getInputStream()));
+    Thread b = Thread.ofPlatform().start(() -> out[1] = readAll(p.getErrorStream()));
+    if (!p.waitFor(120, TimeUnit.SECONDS)) {
+      p.destroyForcibly();
+      throw new AssertionError("crictl timed out: " + cmd + "\n" + containerd.log());
+    }
+    a.join();
+    b.join();
+    return new Result(
+        p.exitValue(),
+        new String(out[0], StandardCharsets.UTF_8).strip(),
+        new String(out[1], StandardCharsets.UTF_8));
+  }
+
+  private static byte[] readAll(InputStream in) {
+    try {
+      return in.readAllBytes();
+    } catch (IOException e) {
+      return new byte[0];
+    }
+  }
+
+  static String ok(Result r) {
+    assertEquals(0, r.exit(), r.err() + "\n" + containerd.log());
+    return r.out();
+  }
+
+  private Path file(String name, String content) throws IOException {
+    Path f = tmp.resolve(name);
+    Files.writeString(f, content);
+    return f;
+  }
+
+  @Test
+  void podLifecycleWithTwoContainersInOneVmOnTheNetwork() throws Exception {
+    Path pod =
+        file(
+            "pod.json",
+            """
+            {"metadata":{"name":"kata-pod","namespace":"default","uid":"uid-1","attempt":1},
+             "hostname":"kata-pod","log_directory":"%s","linux":{}}
+            """
+                .formatted(tmp.resolve("logs")));
+    String podId = ok(crictl("runp", "--runtime", "kata-qemu", pod.toString()));
+    Path c1 =
+        file(
+            "c1.json",
+            """
+            {"metadata":{"name":"web"},"image":{"image":"docker.io/library/busybox:latest"},
+             "command":["sh","-c","echo web-started; cat /proc/sys/kernel/random/boot_id; mkdir -p /www; echo pod-answers > /www/index.html; exec httpd -f -p 8080 -h /www"],
+             "log_path":"web.log","linux":{}}
+            """);
+    Path c2 =
+        file(
+            "c2.json",
+            """
+            {"metadata":{"name":"side"},"image":{"image":"docker.io/library/busybox:latest"},
+             "command":["sh","-c","cat /proc/sys/kernel/random/boot_id; sleep 600"],
+             "log_path":"side.log","linux":{}}
+            """);
+    String web = ok(crictl("create", podId, c1.toString(), pod.toString()));
+    String side = ok(crictl("create", podId, c2.toString(), pod.toString()));
+    ok(crictl("start", web));
+    ok(crictl("start", side));
+
+    // Logs: both containers print the guest's boot id; one VM means one boot id.
+    String webLog = waitForLog(web, 2);
+    String sideLog = waitForLog(side, 1);
+    assertTrue(webLog.startsWith("web-started"), webLog);
+    String bootId = webLog.lines().toList().get(1);
+    assertEquals(bootId, sideLog.lines().toList().get(0), "both containers in one VM");
+    assertNotEquals(Files.readString(Path.of("/proc/sys/kernel/random/boot_id")).strip(), bootId);
+    assertEquals(
+        1, Leaks.processes("/run/kata/shim/k8s.io/" + podId).size(), "one QEMU for the pod");
+
+    // exec
+    String execOut = ok(crictl("exec", side, "sh", "-c", "echo from-exec; hostname"));
+    assertEquals("from-exec\nkata-pod", execOut);
+
+    // The pod's IP, from CRI, answers a TCP connection from the host.
+    JsonNode status = JSON.readTree(ok(crictl("inspectp", podId)));
+    String ip = status.path("status").path("network").path("ip").asText();
+    assertTrue(ip.startsWith(SUBNET + "."), status.toString());
+    assertEquals("pod-answers", httpGet(ip, 8080).strip());
+
+    ok(crictl("stop", web));
+    ok(crictl("stop", side));
+    ok(crictl("rm", web, side));
+    ok(crictl("stopp", podId));
+    ok(crictl("rmp", podId));
+    long deadline = System.nanoTime() + 20_000_000_000L;
+    // The shim tears the VM down after answering containerd's Shutdown: give it a moment.
+    while ((!Leaks.processes("/run/kata/shim/").isEmpty()
+            || !Leaks.entries(Path.of("/run/kata/shim/k8s.io")).isEmpty())
+        && System.nanoTime() < deadline) {
+      Thread.sleep(100);
+    }
+    assertEquals(List.of(), Leaks.processes("/run/kata/shim/"));
+    assertEquals(List.of(), Leaks.entries(Path.of("/run/kata/shim/k8s.io")));
+    assertTrue(!Files.readString(Path.of("/proc/self/mountinfo")).contains("/run/kata/shim/"));
+  }
+
+  private static String waitForLog(String id, int lines) throws Exception {
+    long deadline = System.nanoTime() + 30_000_000_000L;
+    while (true) {
+      String log = ok(crictl("logs", id));
+      if (log.lines().count() >= lines || System.nanoTime() > deadline) {
+        return log;
+      }
+      Thread.sleep(200);
+    }
+  }
+
+  private static String httpGet(String ip, int port) throws Exception {
+    long deadline = System.nanoTime() + 20_000_000_000L;
+    while (true) {
+      try (Socket s = new Socket()) {
+        s.connect(new InetSocketAddress(ip, port), 2000);
+        s.setSoTimeout(5000);
+        s.getOutputStream()
+            .write(
+                ("GET /index.html HTTP/1.0\r\nHost: " + ip + "\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+        String resp = new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        return resp.substring(resp.indexOf("\r\n\r\n") + 4);
+      } catch (IOException e) {
+        if (System.nanoTime() > deadline) {
+          throw e;
+        }
+        Thread.sleep(300);
+      }
+    }
+  }
+}
