@@ -11,13 +11,16 @@ ROOT := $(CURDIR)
 BUILD := $(ROOT)/build
 GUEST := $(BUILD)/guest
 MVN := $(ROOT)/mvnw -B -q -ntp
+VERSION ?= 0.1.0-$(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
+PREFIX ?= /opt/kata
 
-.PHONY: help setup build guest kernel agent rootfs virtiofsd test test-java demo fmt lint clean
+.PHONY: help setup build guest kernel agent rootfs virtiofsd payload install-payload bench test test-java demo fmt lint clean
 
 help:
 	@echo "make setup   install build and test dependencies (Debian packages, Go test tools)"
 	@echo "make guest   build the guest kernel, agent and rootfs into build/guest/"
 	@echo "make build   compile and package the Java modules"
+	@echo "make payload the node payload tree in build/payload; install-payload PREFIX=/opt/kata"
 	@echo "make test    setup, then everything CI runs"
 	@echo "make demo    boot a microVM and run a container in it, end to end"
 
@@ -40,6 +43,13 @@ rootfs: agent
 virtiofsd:
 	@bash scripts/build-virtiofsd.sh $(BUILD)/virtiofsd
 
+# --- node payload (what the installer ships; layout in docs/payload.md) ---------------------
+payload: guest virtiofsd build
+	@bash shim/payload/build-payload.sh $(BUILD)/payload $(VERSION) $(GUEST) $(BUILD)/virtiofsd/virtiofsd
+
+install-payload: payload
+	@bash shim/payload/install-payload.sh $(BUILD)/payload $(PREFIX)
+
 # --- Java ----------------------------------------------------------------------------------
 build:
 	$(MVN) -DskipTests package
@@ -52,10 +62,14 @@ lint:
 
 test-java: guest virtiofsd
 	@KATA_GUEST_DIR=$(GUEST) bash guest/agent/check.sh
-	KATA_GUEST_DIR=$(GUEST) $(MVN) verify
+	KATA_GUEST_DIR=$(GUEST) $(ROOT)/mvnw -B -ntp verify
+	@bash scripts/test-summary.sh
 
 test: setup
 	@$(MAKE) --no-print-directory test-java
+
+bench: guest build
+	KATA_GUEST_DIR=$(GUEST) $(MVN) -pl e2e -am -Dsurefire.failIfNoSpecifiedTests=false -Dtest=BenchmarkTest -Dbench.excluded= -Dgroups=benchmark verify
 
 demo: setup guest build
 	@bash scripts/demo.sh
