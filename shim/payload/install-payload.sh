@@ -11,7 +11,7 @@ rm -rf "$dst.tmp" && cp -a "$src/versions/$version" "$dst.tmp"
 # Training run for the AOT cache: `-info` loads protobuf and the shim's entry classes.
 "$dst.tmp/jre/bin/java" -XX:AOTCacheOutput="$dst.tmp/lib/shim.aot" -Xlog:disable \
   -XX:+UseSerialGC -XX:TieredStopAtLevel=1 --sun-misc-unsafe-memory-access=allow \
-  --enable-native-access=ALL-UNNAMED -cp "$dst.tmp/lib/*" dev.kataoperator.shim.pod.KataShim -info >/dev/null 2>&1 \
+  --enable-native-access=ALL-UNNAMED -cp "$dst.tmp/lib/*" dev.kataoperator.shim.pod.KataShim -info </dev/null >/dev/null 2>&1 \
   || rm -f "$dst.tmp/lib/shim.aot"
 rm -rf "$dst" && mv "$dst.tmp" "$dst"
 ln -sfn "versions/$version" "$prefix/current.tmp" && mv -T "$prefix/current.tmp" "$prefix/current"

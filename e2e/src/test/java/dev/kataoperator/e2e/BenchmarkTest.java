@@ -21,8 +21,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Benchmarks, printed and never asserted on timing (these machines are shared and noisy): each
- * result is min/median/max over several runs, next to a baseline measured in the same run. Run
- * with {@code make bench}; results go to build/bench/results.md for docs/benchmarks.md.
+ * result is min/median/max over several runs, next to a baseline measured in the same run. Run with
+ * {@code make bench}; results go to build/bench/results.md for docs/benchmarks.md.
  */
 @Tag("benchmark")
 class BenchmarkTest {
@@ -69,11 +69,21 @@ class BenchmarkTest {
 
   static void row(String what, Stats kata, String baselineName, Stats baseline) {
     report.add(
-        "| " + what + " | " + kata + " | " + (baseline == null ? "-" : baselineName + ": " + baseline) + " |");
+        "| "
+            + what
+            + " | "
+            + kata
+            + " | "
+            + (baseline == null ? "-" : baselineName + ": " + baseline)
+            + " |");
   }
 
   static int run(String... cmd) throws Exception {
-    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+    Process p =
+        new ProcessBuilder(cmd)
+            .redirectErrorStream(true)
+            .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+            .start();
     return p.waitFor();
   }
 
@@ -98,19 +108,31 @@ class BenchmarkTest {
     // Baseline: the same rootfs and command under crun directly on the host.
     Path bundle = tmp.resolve("crun-bundle");
     Files.createDirectories(bundle);
-    assertEquals(0, new ProcessBuilder("crun", "spec", "--rootless").directory(bundle.toFile()).start().waitFor());
-    String spec = Files.readString(bundle.resolve("config.json"))
-        .replace("\"terminal\": true", "\"terminal\": false")
-        .replace("\"sh\"", "\"true\"")
-        .replace("\"path\": \"rootfs\"", "\"path\": \"" + rootfs + "\"");
+    assertEquals(
+        0,
+        new ProcessBuilder("crun", "spec", "--rootless")
+            .directory(bundle.toFile())
+            .start()
+            .waitFor());
+    String spec =
+        Files.readString(bundle.resolve("config.json"))
+            .replace("\"terminal\": true", "\"terminal\": false")
+            .replace("\"sh\"", "\"true\"")
+            .replace("\"path\": \"rootfs\"", "\"path\": \"" + rootfs + "\"");
     Files.writeString(bundle.resolve("config.json"), spec);
     int[] c = {0};
-    Stats crun = time(() -> run("crun", "run", "--bundle", bundle.toString(), "bench-crun-" + (c[0]++)));
-    Stats kataRun = time(() -> run(Repo.kataRun().toString(), "--rootfs", rootfs.toString(), "--", "true"));
+    Stats crun =
+        time(() -> run("crun", "run", "--bundle", bundle.toString(), "bench-crun-" + (c[0]++)));
+    Stats kataRun =
+        time(() -> run(Repo.kataRun().toString(), "--rootfs", rootfs.toString(), "--", "true"));
     report.add("| measurement | kata (min / median / max) | baseline, same run |");
     report.add("|---|---|---|");
     row("VM boot to agent ready + teardown (Java API)", boot, "", null);
-    row("kata-run `true` (JVM start, boot, run, teardown)", kataRun, "crun run `true` on the host", crun);
+    row(
+        "kata-run `true` (JVM start, boot, run, teardown)",
+        kataRun,
+        "crun run `true` on the host",
+        crun);
     report.add(
         String.format(
             Locale.ROOT,
@@ -123,19 +145,55 @@ class BenchmarkTest {
   @Test
   void ctrRunKataVersusRunc() throws Exception {
     Path images = Repo.root().resolve("build/images");
-    assertEquals(0, run("bash", Repo.root().resolve("e2e/images/build-busybox.sh").toString(), images.toString()));
+    assertEquals(
+        0,
+        run(
+            "bash",
+            Repo.root().resolve("e2e/images/build-busybox.sh").toString(),
+            images.toString()));
     try (var containerd = Containerd.start(Containerd.Version.V1_6, tmp.resolve("ctd"), "")) {
-      assertEquals(0, containerd.ctr("images", "import", images.resolve("busybox.tar").toString()).exit());
+      assertEquals(
+          0, containerd.ctr("images", "import", images.resolve("busybox.tar").toString()).exit());
       int[] n = {0};
       Stats kata =
-          time(() -> containerd.ctr("run", "--rm", "--runtime", Containerd.RUNTIME, ContainerdShimTest.IMAGE, "k" + (n[0]++), "true"));
+          time(
+              () ->
+                  containerd.ctr(
+                      "run",
+                      "--rm",
+                      "--runtime",
+                      Containerd.RUNTIME,
+                      ContainerdShimTest.IMAGE,
+                      "k" + (n[0]++),
+                      "true"));
       Stats runc =
-          time(() -> containerd.ctr("run", "--rm", "--runtime", "io.containerd.runc.v2", ContainerdShimTest.IMAGE, "r" + (n[0]++), "true"));
+          time(
+              () ->
+                  containerd.ctr(
+                      "run",
+                      "--rm",
+                      "--runtime",
+                      "io.containerd.runc.v2",
+                      ContainerdShimTest.IMAGE,
+                      "r" + (n[0]++),
+                      "true"));
       row("`ctr run --rm` of `true`, containerd 1.6", kata, "runc", runc);
 
       // Per-pod memory: 5 idle pods, PSS of each pod's shim JVM + QEMU (+ virtiofsd).
       for (int i = 0; i < 5; i++) {
-        assertEquals(0, containerd.ctr("run", "-d", "--runtime", Containerd.RUNTIME, ContainerdShimTest.IMAGE, "idle" + i, "sleep", "600").exit());
+        assertEquals(
+            0,
+            containerd
+                .ctr(
+                    "run",
+                    "-d",
+                    "--runtime",
+                    Containerd.RUNTIME,
+                    ContainerdShimTest.IMAGE,
+                    "idle" + i,
+                    "sleep",
+                    "600")
+                .exit());
       }
       Thread.sleep(2000);
       long pss = 0;
@@ -145,7 +203,11 @@ class BenchmarkTest {
       for (String pid : pids("/run/kata/shim/")) {
         pss += pssKb(pid);
       }
-      report.add(String.format(Locale.ROOT, "| memory per idle pod (PSS of shim + QEMU, 5 pods, 256 MiB guests) | %.0f MB | |", pss / 5 / 1024.0));
+      report.add(
+          String.format(
+              Locale.ROOT,
+              "| memory per idle pod (PSS of shim + QEMU, 5 pods, 256 MiB guests) | %.0f MB | |",
+              pss / 5 / 1024.0));
       for (int i = 0; i < 5; i++) {
         containerd.ctr("task", "kill", "-s", "KILL", "idle" + i);
       }

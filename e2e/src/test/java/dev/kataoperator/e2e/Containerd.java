@@ -47,6 +47,16 @@ final class Containerd implements AutoCloseable {
   }
 
   static Containerd start(Version version, Path dir, String extraConfig) throws Exception {
+    return start(version, dir, extraConfig, Repo.root().resolve("shim/bin"), true);
+  }
+
+  /**
+   * @param shimDir directory put first on containerd's PATH, where it finds the shim
+   * @param devConfig point the shim at the source tree's guest (else the shim's own default)
+   */
+  static Containerd start(
+      Version version, Path dir, String extraConfig, Path shimDir, boolean devConfig)
+      throws Exception {
     Files.createDirectories(dir);
     Path config = dir.resolve("config.toml");
     Files.writeString(
@@ -67,8 +77,11 @@ final class Containerd implements AutoCloseable {
             .redirectErrorStream(true)
             .redirectOutput(dir.resolve("containerd.log").toFile());
     Map<String, String> env = pb.environment();
-    env.put("PATH", Repo.root().resolve("shim/bin") + ":" + env.get("PATH"));
-    env.put("KATA_CONFIG", Repo.guestDir().resolve("kata-qemu.toml").toString());
+    env.put("PATH", shimDir + ":" + env.get("PATH"));
+    env.remove("KATA_CONFIG");
+    if (devConfig) {
+      env.put("KATA_CONFIG", Repo.guestDir().resolve("kata-qemu.toml").toString());
+    }
     Process p = pb.start();
     var c = new Containerd(version, dir, p);
     long deadline = System.nanoTime() + 30_000_000_000L;

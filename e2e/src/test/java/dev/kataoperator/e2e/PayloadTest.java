@@ -1,0 +1,82 @@
+package dev.kataoperator.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The node payload as the installer ships it: built, installed under a PREFIX, and used by a real
+ * containerd that finds the shim in PREFIX/bin with nothing else configured (bundled JRE, QEMU,
+ * guest and default config).
+ */
+class PayloadTest {
+  @TempDir Path tmp;
+
+  private static void script(String path, String... args) throws Exception {
+    var cmd = new java.util.ArrayList<>(List.of("bash", Repo.root().resolve(path).toString()));
+    cmd.addAll(List.of(args));
+    var pb = new ProcessBuilder(cmd).inheritIO();
+    pb.environment().put("JAVA_HOME", System.getProperty("java.home"));
+    assertEquals(0, pb.start().waitFor(), String.join(" ", cmd));
+  }
+
+  @Test
+  void installedPayloadRunsAContainerThroughContainerd() throws Exception {
+    Path payload = tmp.resolve("payload");
+    Path prefix = tmp.resolve("opt-kata");
+    script(
+        "shim/payload/build-payload.sh",
+        payload.toString(),
+        "0.0.0-test",
+        Repo.guestDir().toString(),
+        Repo.root().resolve("build/virtiofsd/virtiofsd").toString());
+    script("shim/payload/install-payload.sh", payload.toString(), prefix.toString());
+    assertTrue(Files.isExecutable(prefix.resolve("bin/containerd-shim-kata-qemu-v2")));
+    assertEquals(prefix.resolve("versions/0.0.0-test"), prefix.resolve("current").toRealPath());
+    assertTrue(Files.isRegularFile(prefix.resolve("current/lib/shim.aot")), "AOT cache made");
+
+    Path images = Repo.root().resolve("build/images");
+    script("e2e/images/build-busybox.sh", images.toString());
+    try (var containerd =
+        Containerd.start(
+            Containerd.Version.V1_6, tmp.resolve("ctd"), "", prefix.resolve("bin"), false)) {
+      assertEquals(
+          0, containerd.ctr("images", "import", images.resolve("busybox.tar").toString()).exit());
+      // While it runs, the pod's QEMU must be the payload's, not the machine's.
+      var started =
+          containerd.ctr(
+              "run",
+              "-d",
+              "--runtime",
+              Containerd.RUNTIME,
+              ContainerdShimTest.IMAGE,
+              "p1",
+              "sleep",
+              "60");
+      assertEquals(0, started.exit(), started + containerd.log());
+      var qemu = Leaks.processes("/run/kata/shim/default/p1");
+      assertEquals(1, qemu.size(), qemu.toString());
+      assertTrue(qemu.getFirst().contains(prefix.toString()), qemu.getFirst());
+      var uname = containerd.ctr("task", "exec", "--exec-id", "u", "p1", "uname", "-r");
+      assertEquals(Repo.guestKernelRelease(), uname.out().strip(), uname.toString());
+      containerd.ctr("task", "kill", "-s", "KILL", "p1");
+      long deadline = System.nanoTime() + 30_000_000_000L;
+      while (!containerd.ctr("task", "ls").out().contains("STOPPED")
+          && System.nanoTime() < deadline) {
+        Thread.sleep(200);
+      }
+      assertEquals(0, containerd.ctr("task", "delete", "p1").exit());
+      assertEquals(0, containerd.ctr("containers", "rm", "p1").exit());
+    }
+    long deadline = System.nanoTime() + 10_000_000_000L;
+    while (!Leaks.processes("/run/kata/shim/").isEmpty() && System.nanoTime() < deadline) {
+      Thread.sleep(100);
+    }
+    assertEquals(List.of(), Leaks.processes("/run/kata/shim/"));
+  }
+}
