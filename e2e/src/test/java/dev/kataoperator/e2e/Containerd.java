@@ -77,7 +77,8 @@ final class Containerd implements AutoCloseable {
             .redirectErrorStream(true)
             .redirectOutput(dir.resolve("containerd.log").toFile());
     Map<String, String> env = pb.environment();
-    env.put("PATH", shimDir + ":" + env.get("PATH"));
+    // containerd also finds its own runc shim on PATH: the one of its own version first.
+    env.put("PATH", shimDir + ":" + version.containerd.getParent() + ":" + env.get("PATH"));
     env.remove("KATA_CONFIG");
     if (devConfig) {
       env.put("KATA_CONFIG", Repo.guestDir().resolve("kata-qemu.toml").toString());
