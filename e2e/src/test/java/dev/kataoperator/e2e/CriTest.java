@@ -176,6 +176,16 @@ class CriTest {
     String execOut = ok(crictl("exec", side, "sh", "-c", "echo from-exec; hostname"));
     assertEquals("from-exec\nkata-pod", execOut);
 
+    // Stats come from the guest's cgroups, through containerd's cgroup v2 metrics type.
+    JsonNode stats = JSON.readTree(ok(crictl("stats", "-o", "json", "--id", web)));
+    JsonNode webStats = stats.path("stats").path(0);
+    assertTrue(
+        webStats.path("memory").path("workingSetBytes").path("value").asLong() > 0,
+        stats.toString());
+    assertTrue(
+        webStats.path("cpu").path("usageCoreNanoSeconds").path("value").asLong() > 0,
+        stats.toString());
+
     // The pod's IP, from CRI, answers a TCP connection from the host.
     JsonNode status = JSON.readTree(ok(crictl("inspectp", podId)));
     String ip = status.path("status").path("network").path("ip").asText();
