@@ -137,7 +137,7 @@ class CriTest {
             "pod.json",
             """
             {"metadata":{"name":"kata-pod","namespace":"default","uid":"uid-1","attempt":1},
-             "hostname":"kata-pod","log_directory":"%s","linux":{}}
+             "hostname":"kata-pod","log_directory":"%s","linux":{"cgroup_parent":"/katatest/pod-uid-1"}}
             """
                 .formatted(tmp.resolve("logs")));
     String podId = ok(crictl("runp", "--runtime", "kata-qemu", pod.toString()));
@@ -169,8 +169,12 @@ class CriTest {
     String bootId = webLog.lines().toList().get(1);
     assertEquals(bootId, sideLog.lines().toList().get(0), "both containers in one VM");
     assertNotEquals(Files.readString(Path.of("/proc/sys/kernel/random/boot_id")).strip(), bootId);
-    assertEquals(
-        1, Leaks.processes("/run/kata/shim/k8s.io/" + podId).size(), "one QEMU for the pod");
+    var qemu = Leaks.processes("/run/kata/shim/k8s.io/" + podId);
+    assertEquals(1, qemu.size(), "one QEMU for the pod");
+    // The VM counts against the pod's cgroup (kubelet's pod cgroup is the parent).
+    String qemuCgroups =
+        Files.readString(Path.of("/proc", qemu.getFirst().split(" ")[0], "cgroup"));
+    assertTrue(qemuCgroups.contains("/katatest/pod-uid-1/" + podId), qemuCgroups);
 
     // exec
     String execOut = ok(crictl("exec", side, "sh", "-c", "echo from-exec; hostname"));
@@ -207,6 +211,13 @@ class CriTest {
     assertEquals(List.of(), Leaks.processes("/run/kata/shim/"));
     assertEquals(List.of(), Leaks.entries(Path.of("/run/kata/shim/k8s.io")));
     assertTrue(!Files.readString(Path.of("/proc/self/mountinfo")).contains("/run/kata/shim/"));
+    for (Path root :
+        List.of(
+            Path.of("/sys/fs/cgroup/memory"),
+            Path.of("/sys/fs/cgroup/unified"),
+            Path.of("/sys/fs/cgroup"))) {
+      assertTrue(!Files.exists(root.resolve("katatest")), "leaked cgroup under " + root);
+    }
   }
 
   private static String waitForLog(String id, int lines) throws Exception {

@@ -60,6 +60,7 @@ public final class PodBackend implements TaskBackend {
   private final List<Consumer<String>> oomListeners = new CopyOnWriteArrayList<>();
   private volatile Sandbox sandbox;
   private volatile PodNetwork network;
+  private volatile PodCgroup cgroup;
 
   /** A container in the VM and the processes the shim started in it. */
   private record Container(
@@ -176,6 +177,9 @@ public final class PodBackend implements TaskBackend {
       if (network != null) {
         network.configureGuest(sandbox.agent());
       }
+      cgroup =
+          PodCgroup.join(spec.path("linux").path("cgroupsPath").asText(""), sandbox.vm().pids())
+              .orElse(null);
     } catch (RuntimeException e) {
       closeSandbox();
       throw e;
@@ -411,6 +415,10 @@ public final class PodBackend implements TaskBackend {
     if (sandbox != null) {
       sandbox.close();
       sandbox = null;
+    }
+    if (cgroup != null) {
+      cgroup.remove();
+      cgroup = null;
     }
     // After the VM: QEMU holds the taps open until it is gone.
     if (network != null) {

@@ -1,0 +1,102 @@
+package dev.kataoperator.shim.pod;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.logging.Logger;
+
+/**
+ * The pod's cgroup (the sandbox spec's {@code linux.cgroupsPath}, under kubelet's pod cgroup), so
+ * that the VM and its helpers count against the pod's limits and overhead. Works with cgroup v2, v1
+ * and hybrid hosts and the cgroupfs driver's paths; a systemd-driver path ("slice:prefix:name") is
+ * left to systemd and reported once.
+ */
+final class PodCgroup {
+  private static final Logger LOG = Logger.getLogger(PodCgroup.class.getName());
+  // v1 controllers that need no setup before a task joins (cpuset would need cpus/mems copied).
+  private static final Set<String> V1_CONTROLLERS =
+      Set.of("cpu", "cpuacct", "memory", "pids", "blkio");
+
+  private final List<Path> created;
+
+  private PodCgroup(List<Path> created) {
+    this.created = created;
+  }
+
+  /** Moves {@code pids} into the pod's cgroup, creating it in every hierarchy it is missing. */
+  static Optional<PodCgroup> join(String cgroupsPath, List<Long> pids) {
+    if (cgroupsPath.isEmpty()) {
+      return Optional.empty();
+    }
+    if (cgroupsPath.contains(":")) {
+      LOG.info(
+          "cgroup " + cgroupsPath + " uses the systemd driver; the VM stays in the shim's cgroup");
+      return Optional.empty();
+    }
+    if (!cgroupsPath.startsWith("/") || cgroupsPath.contains("..")) {
+      throw new IllegalArgumentException("cgroupsPath '" + cgroupsPath + "' is invalid");
+    }
+    var created = new ArrayList<Path>();
+    for (Path root : hierarchies()) {
+      Path dir = root.resolve(cgroupsPath.substring(1));
+      try {
+        // Record every level this creates (outermost first), so remove() leaves nothing.
+        var missing = new ArrayList<Path>();
+        for (Path d = dir; !d.equals(root) && !Files.isDirectory(d); d = d.getParent()) {
+          missing.addFirst(d);
+        }
+        Files.createDirectories(dir);
+        created.addAll(missing);
+        for (long pid : pids) {
+          Files.writeString(dir.resolve("cgroup.procs"), Long.toString(pid));
+        }
+      } catch (IOException e) {
+        LOG.warning("cannot put the VM into " + dir + ": " + e.getMessage());
+      }
+    }
+    return Optional.of(new PodCgroup(created));
+  }
+
+  /** Removes the cgroups this shim created, once the VM is gone (empty cgroups only). */
+  void remove() {
+    for (Path dir : created.reversed()) {
+      try {
+        Files.deleteIfExists(dir);
+      } catch (IOException e) {
+        LOG.warning("cannot remove cgroup " + dir + ": " + e.getMessage());
+      }
+    }
+  }
+
+  /** Mount points of the cgroup v2 hierarchy and of the v1 controllers we use. */
+  static List<Path> hierarchies() {
+    var roots = new ArrayList<Path>();
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
+        String[] sep = line.split(" - ", 2);
+        if (sep.length < 2) {
+          continue;
+        }
+        String[] fields = sep[0].split(" ");
+        String[] after = sep[1].split(" ");
+        if (after[0].equals("cgroup2")) {
+          roots.add(Path.of(fields[4]));
+        } else if (after[0].equals("cgroup") && after.length >= 3) {
+          for (String opt : after[2].split(",")) {
+            if (V1_CONTROLLERS.contains(opt)) {
+              roots.add(Path.of(fields[4]));
+              break;
+            }
+          }
+        }
+      }
+    } catch (IOException e) {
+      // no mountinfo: no cgroups to join
+    }
+    return roots;
+  }
+}
