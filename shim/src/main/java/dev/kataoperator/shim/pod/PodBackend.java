@@ -52,6 +52,9 @@ public final class PodBackend implements TaskBackend {
   static final Path DEFAULT_CONFIG = Path.of("/opt/kata/share/defaults/kata-qemu.toml");
   static final Path RUN_ROOT = Path.of("/run/kata/shim");
   private static final String NETNS_FILE = "netns";
+  private static final String SANDBOX_MEMORY = "io.kubernetes.cri.sandbox-memory";
+  private static final String SANDBOX_CPU_QUOTA = "io.kubernetes.cri.sandbox-cpu-quota";
+  private static final String SANDBOX_CPU_PERIOD = "io.kubernetes.cri.sandbox-cpu-period";
 
   private final ShimContext context;
   private final Path runDir;
@@ -152,6 +155,7 @@ public final class PodBackend implements TaskBackend {
     Files.createDirectories(shareDir);
     String hostname = spec.path("hostname").asText(context.groupId());
     int memory = config.defaultMemoryMiB() + memoryLimitMiB(spec);
+    int vcpus = config.defaultVcpus() + cpuLimit(spec);
     Optional<Path> netns = networkNamespace(spec);
     if (netns.isPresent()) {
       // Recorded first, so that cleanup after a crash finds the taps to remove.
@@ -167,7 +171,7 @@ public final class PodBackend implements TaskBackend {
                   shareDir,
                   false,
                   memory,
-                  0,
+                  vcpus,
                   hostname,
                   netns,
                   network == null ? List.of() : network.nics()),
@@ -214,10 +218,30 @@ public final class PodBackend implements TaskBackend {
         .orElse(DEFAULT_CONFIG);
   }
 
-  /** The container's memory limit in MiB, added on top of the VM's base memory. */
-  private static int memoryLimitMiB(ObjectNode spec) {
-    long limit = spec.path("linux").path("resources").path("memory").path("limit").asLong(0);
+  /**
+   * The pod's memory limit in MiB, added on top of the VM's base memory: CRI's sandbox annotation
+   * (containerd 1.7+, the sum of the pod's container limits), else the container's own limit (a
+   * {@code ctr run --memory-limit}).
+   */
+  static int memoryLimitMiB(ObjectNode spec) {
+    long limit = spec.path("annotations").path(SANDBOX_MEMORY).asLong(0);
+    if (limit <= 0) {
+      limit = spec.path("linux").path("resources").path("memory").path("limit").asLong(0);
+    }
     return limit > 0 ? (int) Math.min(limit >> 20, 64 * 1024) : 0;
+  }
+
+  /** The pod's CPU limit in whole vCPUs (rounded up), added on top of the VM's base vCPUs. */
+  static int cpuLimit(ObjectNode spec) {
+    var annotations = spec.path("annotations");
+    long quota = annotations.path(SANDBOX_CPU_QUOTA).asLong(0);
+    long period = annotations.path(SANDBOX_CPU_PERIOD).asLong(0);
+    if (quota <= 0 || period <= 0) {
+      var cpu = spec.path("linux").path("resources").path("cpu");
+      quota = cpu.path("quota").asLong(0);
+      period = cpu.path("period").asLong(0);
+    }
+    return quota > 0 && period > 0 ? (int) Math.min((quota + period - 1) / period, 64) : 0;
   }
 
   private static ObjectNode readSpec(Path bundle) throws IOException {

@@ -1,0 +1,67 @@
+package dev.kataoperator.shim.pod;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.file.Path;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+
+class PodSizingTest {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private static ObjectNode spec(String json) throws Exception {
+    return (ObjectNode) JSON.readTree(json);
+  }
+
+  @Test
+  void criSandboxAnnotationsSizeTheVm() throws Exception {
+    var s =
+        spec(
+            """
+            {"annotations":{"io.kubernetes.cri.sandbox-memory":"536870912",
+              "io.kubernetes.cri.sandbox-cpu-quota":"150000","io.kubernetes.cri.sandbox-cpu-period":"100000"}}
+            """);
+    assertEquals(512, PodBackend.memoryLimitMiB(s));
+    assertEquals(2, PodBackend.cpuLimit(s)); // 1.5 CPUs round up
+  }
+
+  @Test
+  void containerLimitsWhenThereAreNoPodAnnotations() throws Exception {
+    var s =
+        spec(
+            """
+            {"linux":{"resources":{"memory":{"limit":268435456},"cpu":{"quota":100000,"period":100000}}}}
+            """);
+    assertEquals(256, PodBackend.memoryLimitMiB(s));
+    assertEquals(1, PodBackend.cpuLimit(s));
+  }
+
+  @Test
+  void noLimitsAddNothing() throws Exception {
+    var s = spec("{\"linux\":{\"resources\":{\"cpu\":{\"quota\":-1,\"period\":100000}}}}");
+    assertEquals(0, PodBackend.memoryLimitMiB(s));
+    assertEquals(0, PodBackend.cpuLimit(s));
+  }
+
+  @Test
+  void networkNamespaceFromTheSpec() throws Exception {
+    var s =
+        spec(
+            """
+            {"linux":{"namespaces":[{"type":"pid"},{"type":"network","path":"/var/run/netns/cni-1"}]}}
+            """);
+    assertEquals(Optional.of(Path.of("/var/run/netns/cni-1")), PodBackend.networkNamespace(s));
+    assertEquals(
+        Optional.empty(),
+        PodBackend.networkNamespace(spec("{\"linux\":{\"namespaces\":[{\"type\":\"network\"}]}}")));
+    assertThrows(
+        IllegalArgumentException.class,
+        () ->
+            PodBackend.networkNamespace(
+                spec(
+                    "{\"linux\":{\"namespaces\":[{\"type\":\"network\",\"path\":\"/run/../etc\"}]}}")));
+  }
+}
