@@ -45,41 +45,28 @@ class SandboxTest {
     assertFalse(Files.exists(tmp.resolve("run")), "run directory removed on close");
   }
 
-  @Test
-  void malformedSpecIsInvalidArgument() throws Exception {
-    try (Sandbox sb = boot("badspec-test")) {
-      var e =
-          assertThrows(
-              AgentException.class,
-              () ->
-                  sb.agent()
-                      .createContainer(
-                          CreateContainerRequest.newBuilder()
-                              .setContainerId("c1")
-                              .setOciSpecJson(
-                                  ByteString.copyFrom("{not json", StandardCharsets.UTF_8))
-                              .setRootfsPath(Sandbox.GUEST_SHARED_DIR)
-                              .build()));
+  /** CreateContainer with bad input must be refused as INVALID_ARGUMENT, nothing created. */
+  private void assertRefused(String test, String containerId, String specJson) throws Exception {
+    try (Sandbox sb = boot(test)) {
+      var request =
+          CreateContainerRequest.newBuilder()
+              .setContainerId(containerId)
+              .setOciSpecJson(ByteString.copyFrom(specJson, StandardCharsets.UTF_8))
+              .setRootfsPath(Sandbox.GUEST_SHARED_DIR)
+              .build();
+      var e = assertThrows(AgentException.class, () -> sb.agent().createContainer(request));
       assertEquals(Code.INVALID_ARGUMENT, e.status().code(), e.getMessage());
     }
   }
 
   @Test
+  void malformedSpecIsInvalidArgument() throws Exception {
+    assertRefused("badspec-test", "c1", "{not json");
+  }
+
+  @Test
   void pathTraversalInContainerIdIsRefused() throws Exception {
-    try (Sandbox sb = boot("badid-test")) {
-      var e =
-          assertThrows(
-              AgentException.class,
-              () ->
-                  sb.agent()
-                      .createContainer(
-                          CreateContainerRequest.newBuilder()
-                              .setContainerId("../../etc")
-                              .setOciSpecJson(ByteString.copyFromUtf8("{}"))
-                              .setRootfsPath(Sandbox.GUEST_SHARED_DIR)
-                              .build()));
-      assertEquals(Code.INVALID_ARGUMENT, e.status().code(), e.getMessage());
-    }
+    assertRefused("badid-test", "../../etc", "{}");
   }
 
   @Test
