@@ -38,6 +38,9 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
 import java.util.logging.Logger;
 
@@ -52,6 +55,21 @@ public final class PodBackend implements TaskBackend {
   static final Path DEFAULT_CONFIG = Path.of("/opt/kata/share/defaults/kata-qemu.toml");
   static final Path RUN_ROOT = Path.of("/run/kata/shim");
   private static final String NETNS_FILE = "netns";
+
+  /**
+   * The exit status of every process of a pod whose VM died under it (QEMU killed or crashed, the
+   * guest kernel panicked, the agent connection lost): 128+SIGKILL. The processes were ended
+   * abruptly, without a signal they could handle, and that is what containerd itself reports for
+   * the processes of a shim that died (its cleanupAfterDeadShim, and this shim's own {@code delete}
+   * say 137 too), so a pod looks the same to kubelet whether its VM or its whole shim died. 255
+   * (Kata's Go shim's choice) stays what the task service reports when waiting failed for a reason
+   * that says nothing about the process.
+   */
+  static final int VM_DIED_STATUS = 128 + 9;
+
+  /** How long a lost agent connection may precede QEMU's exit being noticed. */
+  private static final Duration VM_EXIT_GRACE = Duration.ofSeconds(5);
+
   private static final String SANDBOX_MEMORY = "io.kubernetes.cri.sandbox-memory";
   private static final String SANDBOX_CPU_QUOTA = "io.kubernetes.cri.sandbox-cpu-quota";
   private static final String SANDBOX_CPU_PERIOD = "io.kubernetes.cri.sandbox-cpu-period";
@@ -148,6 +166,11 @@ public final class PodBackend implements TaskBackend {
 
   private synchronized void ensureSandbox(CreateRequest req, ObjectNode spec) throws IOException {
     if (sandbox != null) {
+      if (sandbox.vm().exited().isDone()) {
+        throw new TtrpcException(
+            Code.FAILED_PRECONDITION,
+            "the VM of pod " + context.groupId() + " has exited; the pod must be recreated");
+      }
       return;
     }
     RuntimeConfig config = RuntimeConfig.load(configPath(req.options()));
@@ -188,6 +211,8 @@ public final class PodBackend implements TaskBackend {
       closeSandbox();
       throw e;
     }
+    Sandbox sb = sandbox;
+    sb.vm().exited().thenAccept(code -> vmExited(sb, code));
     Thread.ofVirtual().name("oom-events").start(this::forwardOomEvents);
     LOG.info(
         "pod "
@@ -277,6 +302,10 @@ public final class PodBackend implements TaskBackend {
     Container c = container(containerId);
     Proc p = process(c, execId);
     Sandbox sb = sandbox;
+    if (vmGone(sb)) {
+      throw new TtrpcException(
+          Code.FAILED_PRECONDITION, "the VM of pod " + context.groupId() + " has exited");
+    }
     int pid;
     if (execId.isEmpty()) {
       p.guest = new GuestProcess(sb.agent(), containerId, "");
@@ -315,32 +344,97 @@ public final class PodBackend implements TaskBackend {
     }
   }
 
+  /**
+   * The process's exit; {@link #VM_DIED_STATUS} for every process once the VM is gone, so that
+   * containerd gets a TaskExit for each and the pod can be deleted. Either way the output pumps end
+   * (their reads fail with the agent connection) and containerd's stdout/stderr get their EOF.
+   */
   @Override
   public Exit await(String containerId, String execId) throws Exception {
     Proc p = process(container(containerId), execId);
-    int status = p.guest.waitFor();
-    // Output the process wrote before it exited must reach containerd before the exit does.
-    for (Thread t : new Thread[] {p.stdout, p.stderr}) {
-      if (t != null) {
-        t.join(Duration.ofSeconds(10));
+    Sandbox sb = sandbox;
+    int status;
+    try {
+      status = p.guest.waitFor();
+    } catch (AgentException e) {
+      if (e.status().code() != Code.UNAVAILABLE || sb == null) {
+        throw e;
       }
+      // The agent connection is gone and is never made again: the process is lost with its VM.
+      // QEMU's exit may be noticed a moment after the socket closed; wait for it, for the log.
+      boolean exited = awaitVmExit(sb);
+      LOG.warning(
+          "pod "
+              + context.groupId()
+              + ": "
+              + describe(containerId, execId)
+              + (exited ? " ended with its VM" : " lost with the agent connection (the VM runs on)")
+              + "; reporting exit status "
+              + VM_DIED_STATUS);
+      status = VM_DIED_STATUS;
+    } finally {
+      // Output the process wrote before it exited must reach containerd before the exit does.
+      for (Thread t : new Thread[] {p.stdout, p.stderr}) {
+        if (t != null) {
+          t.join(Duration.ofSeconds(10));
+        }
+      }
+      p.io.stdout().ifPresent(PodBackend::closeQuietly);
+      p.io.stderr().ifPresent(PodBackend::closeQuietly);
     }
-    p.io.stdout().ifPresent(PodBackend::closeQuietly);
-    p.io.stderr().ifPresent(PodBackend::closeQuietly);
     p.exit = new Exit(p.pid, status, Instant.now());
     return p.exit;
+  }
+
+  private static boolean awaitVmExit(Sandbox sb) throws InterruptedException {
+    try {
+      sb.vm().exited().get(VM_EXIT_GRACE.toMillis(), TimeUnit.MILLISECONDS);
+      return true;
+    } catch (ExecutionException | TimeoutException e) {
+      return sb.vm().exited().isDone();
+    }
+  }
+
+  /** The VM exited: expected while the pod is torn down; otherwise say so, once, with why. */
+  private void vmExited(Sandbox sb, Integer code) {
+    if (sb != sandbox) {
+      return; // the pod is being torn down
+    }
+    LOG.warning(
+        "pod "
+            + context.groupId()
+            + ": the VM exited unexpectedly (hypervisor exit code "
+            + code
+            + "); its processes exit with status "
+            + VM_DIED_STATUS
+            + " and the pod is torn down when containerd deletes it; guest console: "
+            // One line: containerd copies the shim's log line by line.
+            + sb.vm()
+                .consoleTail(8)
+                .replaceAll("\\p{Cntrl}\\[[0-9;?]*[A-Za-z]", "")
+                .replaceAll("\\R+", " | ")
+                .replaceAll("\\p{Cntrl}", ""));
+  }
+
+  private static boolean vmGone(Sandbox sb) {
+    return sb == null || sb.vm().exited().isDone();
+  }
+
+  private static String describe(String containerId, String execId) {
+    return execId.isEmpty() ? "container " + containerId : "exec " + containerId + "/" + execId;
   }
 
   @Override
   public void kill(String containerId, String execId, int signal, boolean all) {
     container(containerId);
+    Sandbox sb = sandbox;
     try {
-      sandbox.agent().signal(containerId, execId, signal, all);
+      sb.agent().signal(containerId, execId, signal, all);
     } catch (AgentException e) {
-      if (e.status().code() != Code.NOT_FOUND) {
+      if (e.status().code() != Code.NOT_FOUND && !vmGone(sb)) {
         throw e;
       }
-      // Already exited: containerd treats killing a dead process as done.
+      // Already exited, or gone with the VM: containerd treats killing a dead process as done.
     }
   }
 
@@ -353,8 +447,11 @@ public final class PodBackend implements TaskBackend {
       return exit;
     }
     containers.remove(containerId);
+    Sandbox sb = sandbox;
     try {
-      sandbox.agent().removeContainer(containerId);
+      if (!vmGone(sb)) {
+        sb.agent().removeContainer(containerId);
+      }
     } catch (AgentException e) {
       LOG.warning("remove " + containerId + " in the guest: " + e.getMessage());
     } finally {
@@ -436,9 +533,11 @@ public final class PodBackend implements TaskBackend {
   }
 
   private synchronized void closeSandbox() {
-    if (sandbox != null) {
-      sandbox.close();
-      sandbox = null;
+    Sandbox sb = sandbox;
+    // Cleared first: the VM's exit during close is expected (see vmExited).
+    sandbox = null;
+    if (sb != null) {
+      sb.close();
     }
     if (cgroup != null) {
       cgroup.remove();

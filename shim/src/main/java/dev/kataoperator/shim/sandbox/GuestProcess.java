@@ -2,17 +2,19 @@ package dev.kataoperator.shim.sandbox;
 
 import dev.kataoperator.agent.v1.ReadStreamResponse;
 import dev.kataoperator.shim.agent.AgentClient;
+import dev.kataoperator.shim.agent.AgentException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.io.UncheckedIOException;
 import java.util.function.BiFunction;
+import java.util.logging.Logger;
 
 /**
  * A process in the guest (a container's init or an exec) and the pumps that move its stdio between
  * host streams and the agent.
  */
 public final class GuestProcess {
+  private static final Logger LOG = Logger.getLogger(GuestProcess.class.getName());
   private static final int CHUNK = 64 * 1024;
 
   private final AgentClient agent;
@@ -52,19 +54,43 @@ public final class GuestProcess {
         .name(containerId + "/" + execId + "/" + name)
         .start(
             () -> {
-              try {
-                while (true) {
-                  ReadStreamResponse r = read.apply(containerId, execId);
-                  if (!r.getData().isEmpty()) {
+              boolean failing = false;
+              while (true) {
+                ReadStreamResponse r;
+                try {
+                  r = read.apply(containerId, execId);
+                } catch (AgentException e) {
+                  // The agent connection is gone (the VM died, or the pod is being torn down):
+                  // nothing more will come, which is this stream's end.
+                  return;
+                }
+                if (!r.getData().isEmpty()) {
+                  try {
                     r.getData().writeTo(out);
                     out.flush();
-                  }
-                  if (r.getEof()) {
-                    return;
+                    failing = false;
+                  } catch (IOException e) {
+                    // containerd's reader is gone: it is restarting (it reopens the FIFO when
+                    // it is back, and writes succeed again) or it stopped reading for good.
+                    // Keep draining the guest either way, so the process never blocks on a
+                    // full pipe; this chunk is lost.
+                    if (!failing) {
+                      LOG.warning(
+                          containerId
+                              + "/"
+                              + execId
+                              + " "
+                              + name
+                              + ": "
+                              + e.getMessage()
+                              + "; dropping output until the reader is back");
+                    }
+                    failing = true;
                   }
                 }
-              } catch (IOException e) {
-                throw new UncheckedIOException(e);
+                if (r.getEof()) {
+                  return;
+                }
               }
             });
   }
@@ -91,14 +117,28 @@ public final class GuestProcess {
                     }
                     agent.closeStdin(containerId, execId);
                   } catch (IOException e) {
-                    agent.closeStdin(containerId, execId);
+                    closeGuestStdin();
+                  } catch (AgentException e) {
+                    // the agent connection is gone: the process's stdin went with it
                   }
                 });
     t.start();
     return t;
   }
 
-  /** Blocks until the process exits; its exit code, or 128+N when killed by signal N. */
+  private void closeGuestStdin() {
+    try {
+      agent.closeStdin(containerId, execId);
+    } catch (AgentException e) {
+      // the process or the agent connection is gone: so is its stdin
+    }
+  }
+
+  /**
+   * Blocks until the process exits; its exit code, or 128+N when killed by signal N.
+   *
+   * @throws AgentException with UNAVAILABLE when the agent connection is gone (the VM died)
+   */
   public int waitFor() {
     return agent.waitProcess(containerId, execId);
   }

@@ -1,0 +1,532 @@
+package dev.kataoperator.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Faults, against a real containerd 1.6 and real VMs: a VM that dies under running processes,
+ * containerd restarted under a running pod, and many pod create/delete cycles through CRI. Every
+ * leak check looks for this test's own ids and paths: other tests may run VMs at the same time.
+ */
+class ShimFaultsTest {
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final String IMAGE = "docker.io/library/busybox:latest";
+  private static final Path CRICTL = Path.of("/opt/kata-dev-tools/bin/crictl");
+  private static final String SUBNET = "10.88.79";
+  private static final String BRIDGE = "katafault0";
+  private static final String CGROUP_PARENT = "katafaults";
+  private static final int CYCLES = 30;
+  @TempDir static Path tmp;
+  static Path dir;
+  static String criConfig;
+  static Containerd containerd;
+
+  record Result(int exit, String out, String err) {}
+
+  @BeforeAll
+  static void start() throws Exception {
+    Path images = Repo.root().resolve("build/images");
+    for (String script : List.of("build-busybox.sh", "build-pause.sh")) {
+      var b =
+          new ProcessBuilder(
+                  "bash", Repo.root().resolve("e2e/images/" + script).toString(), images.toString())
+              .inheritIO()
+              .start();
+      assertEquals(0, b.waitFor(), script);
+    }
+    Path netd = tmp.resolve("net.d");
+    Files.createDirectories(netd);
+    Files.writeString(
+        netd.resolve("10-kata-faults.conflist"),
+        """
+        {"cniVersion":"1.0.0","name":"kata-faults","plugins":[{"type":"bridge","bridge":"%s",
+         "isGateway":true,"ipMasq":false,"ipam":{"type":"host-local",
+         "ranges":[[{"subnet":"%s.0/24"}]],"routes":[{"dst":"0.0.0.0/0"}],"dataDir":"%s"}}]}
+        """
+            .formatted(BRIDGE, SUBNET, tmp.resolve("ipam")));
+    criConfig =
+        """
+        [plugins."io.containerd.grpc.v1.cri"]
+          sandbox_image = "localhost/kata-pause:latest"
+          [plugins."io.containerd.grpc.v1.cri".cni]
+            bin_dir = "/usr/lib/cni"
+            conf_dir = "%s"
+          [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+            runtime_type = "io.containerd.runc.v2"
+          [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata-qemu]
+            runtime_type = "io.containerd.kata-qemu.v2"
+        """
+            .formatted(netd);
+    dir = tmp.resolve("containerd");
+    containerd = Containerd.start(Containerd.Version.V1_6, dir, criConfig);
+    for (String ns : List.of("default", "k8s.io")) {
+      for (String image : List.of("pause.tar", "busybox.tar")) {
+        var r = containerd.ctr("-n", ns, "images", "import", images.resolve(image).toString());
+        assertEquals(0, r.exit(), r.toString());
+      }
+    }
+  }
+
+  /** Whatever a failed test left in ctr's namespace goes, so that the next test starts clean. */
+  @AfterEach
+  void removeLeftoverTasks() throws Exception {
+    for (String id : containerd.ctr("task", "ls", "-q").out().lines().toList()) {
+      containerd.ctr("task", "kill", "-s", "KILL", id);
+      containerd.ctr("task", "delete", "-f", id);
+    }
+    for (String id : containerd.ctr("containers", "ls", "-q").out().lines().toList()) {
+      containerd.ctr("containers", "rm", id);
+    }
+  }
+
+  @AfterAll
+  static void stop() throws Exception {
+    if (containerd != null) {
+      crictl("rmp", "-af");
+      containerd.close();
+    }
+    new ProcessBuilder("ip", "link", "del", BRIDGE).start().waitFor();
+  }
+
+  // ------------------------------------------------------------------------------- the VM dies
+
+  @Test
+  void vmThatDiesEndsEveryProcessWithAnExitAndLeavesNothing() throws Exception {
+    String id = "faults-vmdies";
+    Path events = tmp.resolve("events.txt");
+    Process eventsCtr = background(events, "events");
+    try {
+      var run =
+          containerd.ctr("run", "-d", "--runtime", Containerd.RUNTIME, IMAGE, id, "sleep", "600");
+      assertEquals(0, run.exit(), run + containerd.log());
+      // A foreground exec with output: its ctr must come back once the VM is gone, which needs
+      // both its exit and the end of its output streams.
+      Path execOut = tmp.resolve("exec.txt");
+      Process exec =
+          background(
+              execOut,
+              "task",
+              "exec",
+              "--exec-id",
+              "e1",
+              id,
+              "sh",
+              "-c",
+              "echo exec-up; sleep 600");
+      waitUntil(
+          () -> read(execOut).contains("exec-up"), 30, "the exec did not start: " + read(execOut));
+
+      List<String> qemu = Leaks.processes(runDir("default", id));
+      assertEquals(1, qemu.size(), "one QEMU for the pod: " + qemu);
+      long qemuPid = Long.parseLong(qemu.getFirst().split(" ")[0]);
+      assertTrue(ProcessHandle.of(qemuPid).orElseThrow().destroyForcibly(), "SIGKILL QEMU");
+
+      assertTrue(exec.waitFor(30, TimeUnit.SECONDS), "ctr task exec hangs after the VM died");
+      assertEquals(137, exec.exitValue(), "the exec's exit status: " + read(execOut));
+      waitUntil(() -> taskStatus(id).equals("STOPPED"), 30, "the task is not STOPPED");
+      assertDeletedWithStatus(id, 137);
+      assertEquals(0, containerd.ctr("containers", "rm", id).exit());
+
+      // TaskExit for both processes, with the VM's death as their status.
+      waitUntil(() -> exitEvents(events, id).size() == 2, 10, "no TaskExit for both processes");
+      for (JsonNode exit : exitEvents(events, id)) {
+        assertEquals(137, exit.path("exit_status").asInt(), exit.toString());
+      }
+    } finally {
+      eventsCtr.destroy();
+    }
+    assertNothingLeftOf("default", List.of(id));
+  }
+
+  // -------------------------------------------------------------------- containerd restarted
+
+  @Test
+  void podsKeepRunningWhileContainerdRestarts() throws Exception {
+    // A ctr task, and a CRI pod whose container logs all the time (containerd reads its output).
+    String id = "faults-restart";
+    var run =
+        containerd.ctr("run", "-d", "--runtime", Containerd.RUNTIME, IMAGE, id, "sleep", "600");
+    assertEquals(0, run.exit(), run + containerd.log());
+    Path pod = tmp.resolve("restart-pod.json");
+    Files.writeString(
+        pod,
+        """
+        {"metadata":{"name":"faults-restart","namespace":"default","uid":"faults-restart","attempt":1},
+         "hostname":"faults-restart","log_directory":"%s","linux":{}}
+        """
+            .formatted(tmp.resolve("logs")));
+    Path ticker = tmp.resolve("ticker.json");
+    Files.writeString(
+        ticker,
+        """
+        {"metadata":{"name":"ticker"},"image":{"image":"%s"},
+         "command":["sh","-c","i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.3; done"],
+         "log_path":"ticker.log","linux":{}}
+        """
+            .formatted(IMAGE));
+    String podId = ok(crictl("runp", "--runtime", "kata-qemu", pod.toString()));
+    String tick = ok(crictl("create", podId, ticker.toString(), pod.toString()));
+    ok(crictl("start", tick));
+    waitUntil(() -> lastTick(tick) >= 2, 30, "the ticker does not log");
+
+    List<String> qemu = Leaks.processes(runDir("default", id));
+    assertEquals(1, qemu.size(), qemu.toString());
+    List<String> podQemu = Leaks.processes(runDir("k8s.io", podId));
+    assertEquals(1, podQemu.size(), podQemu.toString());
+    List<String> shims = shimJvms(id);
+    shims.addAll(shimJvms(podId));
+    assertEquals(2, shims.size(), shims.toString());
+
+    containerd.close(); // SIGTERM, then waits for it to exit
+    Thread.sleep(1000); // the pods run on without containerd for a while
+    containerd = Containerd.start(Containerd.Version.V1_6, dir, criConfig);
+    Path events = tmp.resolve("restart-events.txt");
+    Process eventsCtr = background(events, "events");
+    try {
+      assertEquals(qemu, Leaks.processes(runDir("default", id)), "the same VM after the restart");
+      assertEquals(podQemu, Leaks.processes(runDir("k8s.io", podId)), "the pod's VM too");
+      List<String> after = shimJvms(id);
+      after.addAll(shimJvms(podId));
+      assertEquals(shims, after, "the same shims after the restart");
+
+      // ctr: the task is listed as running, exec reaches it.
+      assertEquals("RUNNING", taskStatus(id), containerd.ctr("task", "ls").out());
+      var exec =
+          containerd.ctr(
+              "task", "exec", "--exec-id", "after", id, "sh", "-c", "echo reached; exit 4");
+      assertEquals(4, exec.exit(), exec + containerd.log());
+      assertEquals("reached\n", exec.out());
+
+      // CRI: the container's output reaches its log again, exec works.
+      int seen = lastTick(tick);
+      waitUntil(() -> lastTick(tick) > seen + 3, 30, "no log after the restart");
+      assertEquals("still-here", ok(crictl("exec", tick, "echo", "still-here")));
+
+      // Kill and delete work, and their events reach the restarted containerd.
+      assertEquals(0, containerd.ctr("task", "kill", "-s", "KILL", id).exit());
+      waitUntil(() -> taskStatus(id).equals("STOPPED"), 30, "the task did not stop after SIGKILL");
+      waitUntil(
+          () ->
+              exitEvents(events, id).stream()
+                  .anyMatch(
+                      e ->
+                          e.path("id").asText().equals(id) && e.path("exit_status").asInt() == 137),
+          20,
+          "no TaskExit of the init process after the restart");
+      assertDeletedWithStatus(id, 137);
+      assertEquals(0, containerd.ctr("containers", "rm", id).exit());
+      ok(crictl("stopp", podId));
+      ok(crictl("rmp", podId));
+    } finally {
+      eventsCtr.destroy();
+    }
+    assertNothingLeftOf("default", List.of(id));
+    assertNothingLeftOf("k8s.io", List.of(podId));
+  }
+
+  /** The highest tick-N line in the ticker's CRI log, -1 for none. */
+  private static int lastTick(String container) {
+    try {
+      return crictl("logs", container)
+          .out()
+          .lines()
+          .filter(l -> l.startsWith("tick-"))
+          .mapToInt(l -> Integer.parseInt(l.substring(5).strip()))
+          .max()
+          .orElse(-1);
+    } catch (Exception e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  // ------------------------------------------------------------------------- create/delete cycles
+
+  @Test
+  void podCreateDeleteCyclesLeaveNothingBehind() throws Exception {
+    var pods = new ArrayList<String>();
+    var netnses = new ArrayList<Path>();
+    long start = System.nanoTime();
+    for (int i = 0; i < CYCLES; i++) {
+      Path pod = tmp.resolve("cycle-pod.json");
+      Files.writeString(
+          pod,
+          """
+          {"metadata":{"name":"faults-%d","namespace":"default","uid":"faults-uid-%d","attempt":1},
+           "hostname":"faults-%d","log_directory":"%s",
+           "linux":{"cgroup_parent":"/%s/pod-faults-uid-%d"}}
+          """
+              .formatted(i, i, i, tmp.resolve("logs"), CGROUP_PARENT, i));
+      String podId = ok(crictl("runp", "--runtime", "kata-qemu", pod.toString()));
+      pods.add(podId);
+      assertEquals(1, Leaks.processes(runDir("k8s.io", podId)).size(), "one QEMU for " + podId);
+      JsonNode info = JSON.readTree(ok(crictl("inspectp", podId)));
+      Path netns = networkNamespace(info);
+      netnses.add(netns);
+      assertTrue(links(netns).stream().anyMatch(ShimFaultsTest::isKataTap), "a tap in " + netns);
+      String cgroup = CGROUP_PARENT + "/pod-faults-uid-" + i + "/" + podId;
+      assertTrue(
+          cgroupRoots().stream().anyMatch(r -> Files.isDirectory(r.resolve(cgroup))),
+          "the pod's cgroup " + cgroup);
+      ok(crictl("stopp", podId));
+      ok(crictl("rmp", podId));
+    }
+    System.out.printf(
+        "%d pod cycles in %d s%n",
+        CYCLES, TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - start));
+
+    assertNothingLeftOf("k8s.io", pods);
+    for (Path netns : netnses) {
+      // CNI removes the namespace; were it kept, it must hold no tap of ours.
+      if (Files.exists(netns)) {
+        assertEquals(List.of(), links(netns).stream().filter(ShimFaultsTest::isKataTap).toList());
+      }
+    }
+    assertEquals(
+        List.of(),
+        links(null).stream().filter(ShimFaultsTest::isKataTap).toList(),
+        "kata taps on the host");
+    for (Path root : cgroupRoots()) {
+      assertTrue(!Files.exists(root.resolve(CGROUP_PARENT)), "leaked cgroup under " + root);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------ leaks
+
+  /**
+   * No QEMU, virtiofsd or shim JVM of these pods, no run directory, no mount naming them or under
+   * this containerd's state (the bundles), no shim socket.
+   */
+  private static void assertNothingLeftOf(String namespace, List<String> pods) throws Exception {
+    String state = dir.resolve("state").toString();
+    waitUntil(
+        () ->
+            pods.stream()
+                .allMatch(
+                    p ->
+                        Leaks.processes(runDir(namespace, p)).isEmpty()
+                            && shimJvms(p).isEmpty()
+                            && !Files.exists(Path.of(runDir(namespace, p)))),
+        30,
+        "the pods' processes or run directories are still there");
+    String mounts = Files.readString(Path.of("/proc/self/mountinfo"));
+    for (String pod : pods) {
+      assertEquals(List.of(), Leaks.processes(runDir(namespace, pod)), "leaked VM processes");
+      assertEquals(List.of(), shimJvms(pod), "leaked shim JVM");
+      assertTrue(!Files.exists(Path.of(runDir(namespace, pod))), "leaked run dir of " + pod);
+      assertTrue(!mounts.contains(pod), "leaked mount of " + pod);
+      Path socket = shimSocket(namespace, pod);
+      assertTrue(!Files.exists(socket), "leaked shim socket " + socket);
+      assertTrue(!Files.exists(Path.of(socket + ".lock")), "leaked shim socket lock " + socket);
+    }
+    assertTrue(!mounts.contains(state), "leaked mount under " + state);
+  }
+
+  private static String runDir(String namespace, String pod) {
+    return "/run/kata/shim/" + namespace + "/" + pod + "/";
+  }
+
+  /** The shim's socket, named as ShimMain (and containerd's own shims) name it. */
+  private static Path shimSocket(String namespace, String pod) throws Exception {
+    String key = Path.of(containerd.socket().toString(), namespace, pod).normalize().toString();
+    byte[] d = MessageDigest.getInstance("SHA-256").digest(key.getBytes(StandardCharsets.UTF_8));
+    return Path.of("/run/containerd/s").resolve(HexFormat.of().formatHex(d));
+  }
+
+  /** Shim JVMs serving {@code pod} for this test's containerd (its bundle is in our state dir). */
+  private static List<String> shimJvms(String pod) {
+    String bundle = "/" + pod + " ";
+    String state = dir.resolve("state").toString();
+    var found = new ArrayList<String>();
+    try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
+      for (Path p : procs.filter(d -> d.getFileName().toString().matches("\\d+")).toList()) {
+        String cmd;
+        try {
+          cmd =
+              new String(Files.readAllBytes(p.resolve("cmdline")), StandardCharsets.UTF_8)
+                  .replace('\0', ' ');
+        } catch (IOException e) {
+          continue;
+        }
+        if (cmd.contains("KataShim") && cmd.contains(state) && cmd.contains(bundle)) {
+          found.add(p.getFileName() + " " + cmd);
+        }
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return found;
+  }
+
+  private static Path networkNamespace(JsonNode inspect) {
+    for (JsonNode ns : inspect.path("info").path("runtimeSpec").path("linux").path("namespaces")) {
+      if (ns.path("type").asText().equals("network")) {
+        return Path.of(ns.path("path").asText());
+      }
+    }
+    throw new AssertionError("no network namespace in " + inspect);
+  }
+
+  /** Link names in {@code netns} (null: the host's). */
+  private static List<String> links(Path netns) throws Exception {
+    var cmd = new ArrayList<String>();
+    if (netns != null) {
+      cmd.addAll(List.of("nsenter", "--net=" + netns));
+    }
+    cmd.addAll(List.of("ip", "-o", "link", "show"));
+    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertEquals(0, p.waitFor(), out);
+    return out.lines().map(l -> l.split(":\\s+")[1].split("@")[0]).toList();
+  }
+
+  private static boolean isKataTap(String link) {
+    return link.matches("tap.*_kata");
+  }
+
+  private static List<Path> cgroupRoots() throws IOException {
+    try (Stream<Path> s = Files.list(Path.of("/sys/fs/cgroup"))) {
+      var roots = new ArrayList<>(s.filter(Files::isDirectory).toList());
+      roots.add(Path.of("/sys/fs/cgroup"));
+      return roots;
+    }
+  }
+
+  // ----------------------------------------------------------------------------------- helpers
+
+  /** ctr task delete succeeds and warns about the task's non-zero exit status. */
+  private static void assertDeletedWithStatus(String id, int status) throws Exception {
+    var deleted = containerd.ctr("task", "delete", id);
+    assertEquals(0, deleted.exit(), deleted.toString());
+    assertTrue(deleted.err().contains("exit code " + status + "\""), "exit status: " + deleted);
+  }
+
+  /** The task's STATUS column in {@code ctr task ls}, or "" when it is not listed. */
+  private static String taskStatus(String id) {
+    try {
+      for (String line : containerd.ctr("task", "ls").out().lines().toList()) {
+        String[] cols = line.trim().split("\\s+");
+        if (cols.length >= 3 && cols[0].equals(id)) {
+          return cols[2];
+        }
+      }
+      return "";
+    } catch (Exception e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** The /tasks/exit events of {@code container} that {@code ctr events} printed. */
+  private static List<JsonNode> exitEvents(Path events, String container) {
+    var found = new ArrayList<JsonNode>();
+    for (String line : read(events).lines().toList()) {
+      int json = line.indexOf('{');
+      if (!line.contains(" /tasks/exit ") || json < 0) {
+        continue;
+      }
+      try {
+        JsonNode e = JSON.readTree(line.substring(json));
+        if (e.path("container_id").asText().equals(container)) {
+          found.add(e);
+        }
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }
+    return found;
+  }
+
+  /** ctr with its output (stdout and stderr) going to {@code out}, not waited for. */
+  private static Process background(Path out, String... args) throws IOException {
+    var cmd =
+        new ArrayList<>(
+            List.of(
+                Containerd.Version.V1_6.ctr.toString(),
+                "--address",
+                containerd.socket().toString()));
+    cmd.addAll(List.of(args));
+    return new ProcessBuilder(cmd)
+        .redirectErrorStream(true)
+        .redirectOutput(out.toFile())
+        .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
+        .start();
+  }
+
+  private static String read(Path file) {
+    try {
+      return Files.exists(file) ? Files.readString(file) : "";
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static void waitUntil(BooleanSupplier done, int seconds, String message)
+      throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+    while (!done.getAsBoolean()) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError(message + "\n" + containerd.log());
+      }
+      Thread.sleep(200);
+    }
+  }
+
+  static Result crictl(String... args) throws Exception {
+    var cmd =
+        new ArrayList<>(
+            List.of(
+                CRICTL.toString(),
+                "--runtime-endpoint",
+                "unix://" + containerd.socket(),
+                "--image-endpoint",
+                "unix://" + containerd.socket()));
+    cmd.addAll(List.of(args));
+    Process p = new ProcessBuilder(cmd).start();
+    byte[][] out = new byte[2][];
+    Thread a = Thread.ofPlatform().start(() -> out[0] = readAll(p.getInputStream()));
+    Thread b = Thread.ofPlatform().start(() -> out[1] = readAll(p.getErrorStream()));
+    if (!p.waitFor(120, TimeUnit.SECONDS)) {
+      p.destroyForcibly();
+      throw new AssertionError("crictl timed out: " + cmd + "\n" + containerd.log());
+    }
+    a.join();
+    b.join();
+    return new Result(
+        p.exitValue(),
+        new String(out[0], StandardCharsets.UTF_8).strip(),
+        new String(out[1], StandardCharsets.UTF_8));
+  }
+
+  private static byte[] readAll(InputStream in) {
+    try {
+      return in.readAllBytes();
+    } catch (IOException e) {
+      return new byte[0];
+    }
+  }
+
+  private static String ok(Result r) {
+    assertEquals(0, r.exit(), r.err() + "\n" + containerd.log());
+    return r.out();
+  }
+}
