@@ -1,5 +1,6 @@
 package dev.kataoperator.shim.pod;
 
+import dev.kataoperator.shim.sandbox.RunDirs;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -42,7 +43,7 @@ final class HostMounts {
 
   /** Unmounts everything at or below {@code root}, deepest first; lazily when busy. */
   static void unmountAllUnder(Path root) {
-    List<Path> points = mountPointsUnder(root);
+    List<Path> points = new ArrayList<>(RunDirs.mountPointsUnder(root));
     points.sort(Comparator.comparingInt(Path::getNameCount).reversed());
     for (Path p : points) {
       try {
@@ -55,41 +56,6 @@ final class HostMounts {
         }
       }
     }
-  }
-
-  static List<Path> mountPointsUnder(Path root) {
-    var found = new ArrayList<Path>();
-    String prefix = root.toAbsolutePath().normalize().toString();
-    try {
-      for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
-        String[] f = line.split(" ");
-        if (f.length < 5) {
-          continue;
-        }
-        String point = unescape(f[4]);
-        if (point.equals(prefix) || point.startsWith(prefix + "/")) {
-          found.add(Path.of(point));
-        }
-      }
-    } catch (IOException e) {
-      // no mountinfo: nothing we can unmount
-    }
-    return found;
-  }
-
-  private static String unescape(String s) {
-    // mountinfo escapes space, tab, newline and backslash as octal.
-    var sb = new StringBuilder();
-    for (int i = 0; i < s.length(); i++) {
-      char c = s.charAt(i);
-      if (c == '\\' && i + 3 < s.length()) {
-        sb.append((char) Integer.parseInt(s.substring(i + 1, i + 4), 8));
-        i += 3;
-      } else {
-        sb.append(c);
-      }
-    }
-    return sb.toString();
   }
 
   private static void run(List<String> cmd) throws IOException {

@@ -105,7 +105,7 @@ public final class RunDirs {
   }
 
   /** Mount points at or below {@code dir}, from this process's mountinfo. */
-  static Set<Path> mountPointsUnder(Path dir) {
+  public static Set<Path> mountPointsUnder(Path dir) {
     String prefix = dir.toAbsolutePath().normalize().toString();
     var found = new HashSet<Path>();
     try {
