@@ -118,7 +118,22 @@ final class Containerd implements AutoCloseable {
     var cmd =
         new ArrayList<String>(List.of(version.ctr.toString(), "--address", socket().toString()));
     cmd.addAll(List.of(args));
-    return run(cmd, stdin);
+    return run(cmd, stdin, 180);
+  }
+
+  /** crictl against this containerd's CRI plugin; stdout is stripped of its final newline. */
+  Result crictl(String... args) throws Exception {
+    var cmd =
+        new ArrayList<String>(
+            List.of(
+                "/opt/kata-dev-tools/bin/crictl",
+                "--runtime-endpoint",
+                "unix://" + socket(),
+                "--image-endpoint",
+                "unix://" + socket()));
+    cmd.addAll(List.of(args));
+    Result r = run(cmd, null, 120);
+    return new Result(r.exit(), r.out().strip(), r.err());
   }
 
   /** Runs ctr under script(1), which gives it the terminal that {@code ctr run -t} needs. */
@@ -127,14 +142,14 @@ final class Containerd implements AutoCloseable {
         new ArrayList<String>(List.of(version.ctr.toString(), "--address", socket().toString()));
     cmd.addAll(List.of(args));
     String line = String.join(" ", cmd.stream().map(Containerd::quote).toList());
-    return run(List.of("script", "-qec", line, "/dev/null"), new byte[0]);
+    return run(List.of("script", "-qec", line, "/dev/null"), new byte[0], 180);
   }
 
   private static String quote(String s) {
     return "'" + s.replace("'", "'\\''") + "'";
   }
 
-  private static Result run(List<String> cmd, byte[] stdin) throws Exception {
+  private static Result run(List<String> cmd, byte[] stdin, long timeoutSeconds) throws Exception {
     Process p = new ProcessBuilder(cmd).start();
     byte[][] outputs = new byte[2][];
     Thread o =
@@ -162,7 +177,7 @@ final class Containerd implements AutoCloseable {
         in.write(stdin);
       }
     }
-    if (!p.waitFor(180, TimeUnit.SECONDS)) {
+    if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
       p.destroyForcibly();
       throw new AssertionError("timed out: " + String.join(" ", cmd));
     }

@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -32,7 +31,6 @@ import org.junit.jupiter.api.io.TempDir;
 class ShimFaultsTest {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final String IMAGE = "docker.io/library/busybox:latest";
-  private static final Path CRICTL = Path.of("/opt/kata-dev-tools/bin/crictl");
   private static final String SUBNET = "10.88.79";
   private static final String BRIDGE = "katafault0";
   private static final String CGROUP_PARENT = "katafaults";
@@ -41,8 +39,6 @@ class ShimFaultsTest {
   static Path dir;
   static String criConfig;
   static Containerd containerd;
-
-  record Result(int exit, String out, String err) {}
 
   @BeforeAll
   static void start() throws Exception {
@@ -491,41 +487,11 @@ class ShimFaultsTest {
     }
   }
 
-  static Result crictl(String... args) throws Exception {
-    var cmd =
-        new ArrayList<>(
-            List.of(
-                CRICTL.toString(),
-                "--runtime-endpoint",
-                "unix://" + containerd.socket(),
-                "--image-endpoint",
-                "unix://" + containerd.socket()));
-    cmd.addAll(List.of(args));
-    Process p = new ProcessBuilder(cmd).start();
-    byte[][] out = new byte[2][];
-    Thread a = Thread.ofPlatform().start(() -> out[0] = readAll(p.getInputStream()));
-    Thread b = Thread.ofPlatform().start(() -> out[1] = readAll(p.getErrorStream()));
-    if (!p.waitFor(120, TimeUnit.SECONDS)) {
-      p.destroyForcibly();
-      throw new AssertionError("crictl timed out: " + cmd + "\n" + containerd.log());
-    }
-    a.join();
-    b.join();
-    return new Result(
-        p.exitValue(),
-        new String(out[0], StandardCharsets.UTF_8).strip(),
-        new String(out[1], StandardCharsets.UTF_8));
+  static Containerd.Result crictl(String... args) throws Exception {
+    return containerd.crictl(args);
   }
 
-  private static byte[] readAll(InputStream in) {
-    try {
-      return in.readAllBytes();
-    } catch (IOException e) {
-      return new byte[0];
-    }
-  }
-
-  private static String ok(Result r) {
+  private static String ok(Containerd.Result r) {
     assertEquals(0, r.exit(), r.err() + "\n" + containerd.log());
     return r.out();
   }
