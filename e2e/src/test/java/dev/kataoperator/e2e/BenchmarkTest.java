@@ -2,8 +2,8 @@ package dev.kataoperator.e2e;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.kataoperator.contract.HostVirtualization;
 import dev.kataoperator.shim.config.RuntimeConfig;
-import dev.kataoperator.shim.hypervisor.HostVirtualization;
 import dev.kataoperator.shim.hypervisor.qemu.QemuHypervisor;
 import dev.kataoperator.shim.sandbox.Sandbox;
 import java.io.IOException;

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kataoperator.shim.hypervisor.HostVirtualization;
+import dev.kataoperator.contract.HostVirtualization;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -3,6 +3,7 @@ package dev.kataoperator.e2e;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kataoperator.contract.PayloadLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -36,9 +37,27 @@ class PayloadTest {
         Repo.guestDir().toString(),
         Repo.root().resolve("build/virtiofsd/virtiofsd").toString());
     script("shim/payload/install-payload.sh", payload.toString(), prefix.toString());
-    assertTrue(Files.isExecutable(prefix.resolve("bin/containerd-shim-kata-qemu-v2")));
-    assertEquals(prefix.resolve("versions/0.0.0-test"), prefix.resolve("current").toRealPath());
-    assertTrue(Files.isRegularFile(prefix.resolve("current/lib/shim.aot")), "AOT cache made");
+    // The tree the scripts built is the one the contract describes (PayloadLayout), so the
+    // installer and the shim find what the scripts put there.
+    assertTrue(Files.isExecutable(PayloadLayout.shimPath(prefix, "kata-qemu")));
+    assertEquals(
+        PayloadLayout.versionDir(prefix, "0.0.0-test"),
+        prefix.resolve(PayloadLayout.CURRENT_LINK).toRealPath());
+    Path current = prefix.resolve(PayloadLayout.CURRENT_LINK);
+    for (Path p :
+        List.of(
+            current.resolve(PayloadLayout.JRE_DIR).resolve("bin/java"),
+            current.resolve(PayloadLayout.LIB_DIR).resolve(PayloadLayout.JVM_OPTIONS),
+            current.resolve(PayloadLayout.GUEST_DIR).resolve(PayloadLayout.KERNEL),
+            current.resolve(PayloadLayout.GUEST_DIR).resolve(PayloadLayout.INITRD),
+            current.resolve(PayloadLayout.VERSION_FILE),
+            PayloadLayout.configPath(prefix, "kata-qemu"))) {
+      assertTrue(Files.isRegularFile(p), "missing from the payload: " + p);
+    }
+    assertTrue(
+        Files.isRegularFile(
+            current.resolve(PayloadLayout.LIB_DIR).resolve(PayloadLayout.AOT_CACHE)),
+        "AOT cache made");
 
     Path images = Repo.root().resolve("build/images");
     script("e2e/images/build-busybox.sh", images.toString());

@@ -7,9 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
 import dev.kataoperator.agent.v1.CreateContainerRequest;
+import dev.kataoperator.contract.HostVirtualization;
 import dev.kataoperator.shim.agent.AgentException;
 import dev.kataoperator.shim.config.RuntimeConfig;
-import dev.kataoperator.shim.hypervisor.HostVirtualization;
 import dev.kataoperator.shim.hypervisor.qemu.QemuHypervisor;
 import dev.kataoperator.shim.sandbox.GuestProcess;
 import dev.kataoperator.shim.sandbox.Sandbox;

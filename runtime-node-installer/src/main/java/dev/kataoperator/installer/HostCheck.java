@@ -2,8 +2,9 @@ package dev.kataoperator.installer;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.kataoperator.contract.HostVirtualization;
+import dev.kataoperator.contract.VirtualizationPolicy;
 import dev.kataoperator.installer.containerd.ContainerdInstallation;
-import dev.kataoperator.shim.hypervisor.HostVirtualization;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

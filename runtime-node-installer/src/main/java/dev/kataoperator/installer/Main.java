@@ -2,8 +2,9 @@ package dev.kataoperator.installer;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.kataoperator.contract.ContainerdFlavor;
+import dev.kataoperator.contract.VirtualizationPolicy;
 import dev.kataoperator.installer.containerd.ContainerdInstallation;
-import dev.kataoperator.installer.containerd.Flavor;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -68,8 +69,7 @@ public final class Main {
         }
       }
       VirtualizationPolicy p = VirtualizationPolicy.parse(policy);
-      Optional<Flavor> f =
-          flavor.equals("auto") ? Optional.empty() : Optional.of(Flavor.parse(flavor));
+      Optional<ContainerdFlavor> f = ContainerdFlavor.parseExplicit(flavor);
       var query =
           new ContainerdInstallation.Query(
               Path.of(hostRoot),

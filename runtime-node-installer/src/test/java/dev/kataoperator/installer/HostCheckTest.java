@@ -5,12 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.kataoperator.contract.ContainerdFlavor;
+import dev.kataoperator.contract.HostVirtualization;
+import dev.kataoperator.contract.Virtualization;
+import dev.kataoperator.contract.VirtualizationPolicy;
 import dev.kataoperator.installer.HostCheck.Verdict;
 import dev.kataoperator.installer.containerd.ContainerdInstallation;
 import dev.kataoperator.installer.containerd.ContainerdVersion;
-import dev.kataoperator.installer.containerd.Flavor;
-import dev.kataoperator.shim.hypervisor.HostVirtualization;
-import dev.kataoperator.shim.hypervisor.HostVirtualization.Kind;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -19,14 +20,15 @@ import java.util.Optional;
 import org.junit.jupiter.api.Test;
 
 class HostCheckTest {
-  static final HostVirtualization HARDWARE = new HostVirtualization(Kind.HARDWARE, "vmx");
-  static final HostVirtualization NESTED = new HostVirtualization(Kind.NESTED, "nested vmx");
-  static final HostVirtualization PVM = new HostVirtualization(Kind.PVM, "kvm_pvm");
-  static final HostVirtualization NONE = new HostVirtualization(Kind.NONE, "no /dev/kvm");
+  static final HostVirtualization HARDWARE = new HostVirtualization(Virtualization.hardware, "vmx");
+  static final HostVirtualization NESTED =
+      new HostVirtualization(Virtualization.nested, "nested vmx");
+  static final HostVirtualization PVM = new HostVirtualization(Virtualization.pvm, "kvm_pvm");
+  static final HostVirtualization NONE = new HostVirtualization(Virtualization.none, "no /dev/kvm");
 
   static ContainerdInstallation containerd(String version) {
     return new ContainerdInstallation(
-        Flavor.CONTAINERD,
+        ContainerdFlavor.containerd,
         Path.of("/etc/containerd/config.toml"),
         true,
         Optional.of(Path.of("/usr/bin/containerd")),
@@ -76,7 +78,13 @@ class HostCheckTest {
     var allow = VirtualizationPolicy.AllowSoftwareEmulation;
     var noBinary =
         new ContainerdInstallation(
-            Flavor.K3S, Flavor.K3S.config(), false, Optional.empty(), Optional.empty(), "", "path");
+            ContainerdFlavor.k3s,
+            ContainerdFlavor.k3s.config(),
+            false,
+            Optional.empty(),
+            Optional.empty(),
+            "",
+            "path");
     assertReason("no containerd found", decide(HARDWARE, true, CgroupLayout.V2, noBinary, allow));
     assertReason(
         "cannot tell containerd's version",

@@ -1,8 +1,8 @@
 package dev.kataoperator.operator.installer;
 
-import static dev.kataoperator.operator.api.v1alpha1.InstallerContract.*;
+import static dev.kataoperator.contract.InstallerContract.*;
 
-import dev.kataoperator.operator.api.v1alpha1.InstallerContract.Mode;
+import dev.kataoperator.contract.InstallerContract.Mode;
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.EnvVarBuilder;
 import io.fabric8.kubernetes.api.model.IntOrString;

@@ -1,11 +1,15 @@
 package dev.kataoperator.operator.installer;
 
+import dev.kataoperator.contract.ContainerdFlavor;
+import dev.kataoperator.contract.Hypervisor;
+import dev.kataoperator.contract.InstallerContract.Mode;
+import dev.kataoperator.contract.LogLevel;
+import dev.kataoperator.contract.RestartMethod;
+import dev.kataoperator.contract.VirtualizationPolicy;
 import dev.kataoperator.operator.api.v1alpha1.ContainerdSpec;
-import dev.kataoperator.operator.api.v1alpha1.InstallerContract.Mode;
 import dev.kataoperator.operator.api.v1alpha1.KataConfig;
 import dev.kataoperator.operator.api.v1alpha1.KataConfigSpec;
 import dev.kataoperator.operator.api.v1alpha1.RuntimeClassSpec;
-import dev.kataoperator.operator.api.v1alpha1.RuntimeClassSpec.Hypervisor;
 import io.fabric8.kubernetes.api.model.IntOrString;
 import io.fabric8.kubernetes.api.model.LabelSelector;
 import io.fabric8.kubernetes.api.model.Toleration;
@@ -39,10 +43,7 @@ public record InstallerSettings(
 
   /** The runtime classes used when a spec names none. */
   public static List<RuntimeClassSpec> defaultRuntimeClasses() {
-    var qemu = new RuntimeClassSpec("kata-qemu", Hypervisor.qemu, true);
-    var fc = new RuntimeClassSpec("kata-fc", Hypervisor.firecracker, false);
-    fc.overhead = new RuntimeClassSpec.Overhead("250m", "130Mi");
-    return List.of(qemu, fc);
+    return List.of(new RuntimeClassSpec("kata-qemu", Hypervisor.qemu, true));
   }
 
   public static InstallerSettings of(KataConfig kc, String defaultImage) {
@@ -73,11 +74,9 @@ public record InstallerSettings(
             .name(),
         installer.imagePullSecrets == null ? List.of() : List.copyOf(installer.imagePullSecrets),
         classes,
-        Optional.ofNullable(s.virtualization)
-            .orElse(KataConfigSpec.VirtualizationPolicy.RequireHardware)
-            .name(),
+        Optional.ofNullable(s.virtualization).orElse(VirtualizationPolicy.RequireHardware).name(),
         Optional.ofNullable(s.containerd).orElseGet(ContainerdSpec::new),
-        Optional.ofNullable(s.logLevel).orElse(KataConfigSpec.LogLevel.info).name(),
+        Optional.ofNullable(s.logLevel).orElse(LogLevel.info).name(),
         s.rollout == null || s.rollout.maxUnavailable == null
             ? new IntOrString(1)
             : s.rollout.maxUnavailable,
@@ -91,7 +90,7 @@ public record InstallerSettings(
     return runtimeClasses.stream().filter(c -> c.isDefault).findFirst();
   }
 
-  /** {@code kata-qemu=qemu,kata-fc=firecracker}: the installer's runtime class list. */
+  /** {@code kata-qemu=qemu,kata-qemu-big=qemu}: the installer's runtime class list. */
   public String runtimeClassesEnv() {
     return runtimeClasses.stream()
         .map(c -> c.name + "=" + c.hypervisor.name())
@@ -99,16 +98,16 @@ public record InstallerSettings(
   }
 
   public String containerdFlavor() {
-    return Optional.ofNullable(containerd.flavor).orElse(ContainerdSpec.Flavor.auto).name();
+    return Optional.ofNullable(containerd.flavor).orElse(ContainerdFlavor.auto).name();
   }
 
   public String containerdRestart() {
     if (containerd.restartMethod != null) {
       return containerd.restartMethod.name();
     }
-    return containerd.flavor == null || containerd.flavor == ContainerdSpec.Flavor.auto
+    return containerd.flavor == null || containerd.flavor == ContainerdFlavor.auto
         ? "auto"
-        : ContainerdSpec.RestartMethod.systemd.name();
+        : RestartMethod.systemd.name();
   }
 
   /**

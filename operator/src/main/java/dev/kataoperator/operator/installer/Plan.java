@@ -1,7 +1,7 @@
 package dev.kataoperator.operator.installer;
 
-import dev.kataoperator.operator.api.v1alpha1.InstallerContract.Mode;
-import dev.kataoperator.operator.api.v1alpha1.InstallerContract.NodeReport;
+import dev.kataoperator.contract.InstallerContract.Mode;
+import dev.kataoperator.contract.InstallerContract.NodeReport;
 import dev.kataoperator.operator.api.v1alpha1.KataConfig;
 import dev.kataoperator.operator.api.v1alpha1.RuntimeClassSpec;
 import io.fabric8.kubernetes.api.model.Node;

@@ -1,6 +1,6 @@
 package dev.kataoperator.operator.installer;
 
-import dev.kataoperator.operator.api.v1alpha1.InstallerContract;
+import dev.kataoperator.contract.InstallerContract;
 import dev.kataoperator.operator.api.v1alpha1.RuntimeClassSpec;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.api.model.Quantity;

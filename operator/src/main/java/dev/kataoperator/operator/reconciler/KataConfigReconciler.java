@@ -1,9 +1,9 @@
 package dev.kataoperator.operator.reconciler;
 
-import dev.kataoperator.operator.api.v1alpha1.InstallerContract;
-import dev.kataoperator.operator.api.v1alpha1.InstallerContract.Mode;
-import dev.kataoperator.operator.api.v1alpha1.InstallerContract.NodeReport;
-import dev.kataoperator.operator.api.v1alpha1.InstallerContract.RuntimeState;
+import dev.kataoperator.contract.InstallerContract;
+import dev.kataoperator.contract.InstallerContract.Mode;
+import dev.kataoperator.contract.InstallerContract.NodeReport;
+import dev.kataoperator.contract.InstallerContract.RuntimeState;
 import dev.kataoperator.operator.api.v1alpha1.KataConfig;
 import dev.kataoperator.operator.api.v1alpha1.KataConfigStatus;
 import dev.kataoperator.operator.config.OperatorConfig;

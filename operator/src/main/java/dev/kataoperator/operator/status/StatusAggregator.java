@@ -4,8 +4,8 @@ import static dev.kataoperator.operator.api.v1alpha1.KataConfigStatus.DEGRADED;
 import static dev.kataoperator.operator.api.v1alpha1.KataConfigStatus.PROGRESSING;
 import static dev.kataoperator.operator.api.v1alpha1.KataConfigStatus.READY;
 
-import dev.kataoperator.operator.api.v1alpha1.InstallerContract.NodeReport;
-import dev.kataoperator.operator.api.v1alpha1.InstallerContract.RuntimeState;
+import dev.kataoperator.contract.InstallerContract.NodeReport;
+import dev.kataoperator.contract.InstallerContract.RuntimeState;
 import dev.kataoperator.operator.api.v1alpha1.KataConfig;
 import dev.kataoperator.operator.api.v1alpha1.KataConfigStatus;
 import dev.kataoperator.operator.api.v1alpha1.NodeStatus;

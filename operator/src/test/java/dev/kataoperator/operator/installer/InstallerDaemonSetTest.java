@@ -4,9 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kataoperator.operator.api.v1alpha1.ContainerdSpec;
-import dev.kataoperator.operator.api.v1alpha1.InstallerContract;
-import dev.kataoperator.operator.api.v1alpha1.InstallerContract.Mode;
+import dev.kataoperator.contract.ContainerdFlavor;
+import dev.kataoperator.contract.InstallerContract;
+import dev.kataoperator.contract.InstallerContract.Mode;
+import dev.kataoperator.contract.RestartMethod;
 import dev.kataoperator.operator.api.v1alpha1.KataConfig;
 import dev.kataoperator.operator.api.v1alpha1.KataConfigSpec;
 import io.fabric8.kubernetes.api.model.EnvVar;
@@ -44,8 +45,7 @@ class InstallerDaemonSetTest {
     assertEquals(
         "default/installer:1",
         ds.getSpec().getTemplate().getSpec().getContainers().get(0).getImage());
-    assertEquals(
-        "kata-qemu=qemu,kata-fc=firecracker", env(ds, InstallerContract.ENV_RUNTIME_CLASSES));
+    assertEquals("kata-qemu=qemu", env(ds, InstallerContract.ENV_RUNTIME_CLASSES));
     assertEquals("RequireHardware", env(ds, InstallerContract.ENV_VIRTUALIZATION_POLICY));
     assertEquals("auto", env(ds, InstallerContract.ENV_CONTAINERD_RESTART));
     assertEquals(
@@ -93,9 +93,9 @@ class InstallerDaemonSetTest {
   @Test
   void customContainerdConfigDirectoryIsMounted() {
     KataConfig kc = kc();
-    kc.getSpec().containerd.flavor = ContainerdSpec.Flavor.containerd;
+    kc.getSpec().containerd.flavor = ContainerdFlavor.containerd;
     kc.getSpec().containerd.configPath = "/srv/containerd/config.toml";
-    kc.getSpec().containerd.restartMethod = ContainerdSpec.RestartMethod.command;
+    kc.getSpec().containerd.restartMethod = RestartMethod.command;
     kc.getSpec().containerd.restartCommand = List.of("sh", "-c", "kill -HUP 1");
     DaemonSet ds = InstallerDaemonSet.build(settings(kc), "ns", Mode.install);
     var mounts = ds.getSpec().getTemplate().getSpec().getContainers().get(0).getVolumeMounts();

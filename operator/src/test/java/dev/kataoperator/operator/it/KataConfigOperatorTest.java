@@ -1,6 +1,6 @@
 package dev.kataoperator.operator.it;
 
-import static dev.kataoperator.operator.api.v1alpha1.InstallerContract.*;
+import static dev.kataoperator.contract.InstallerContract.*;
 import static dev.kataoperator.operator.it.KubeApiServerResource.NAMESPACE;
 import static dev.kataoperator.operator.it.KubeApiServerResource.admin;
 import static org.awaitility.Awaitility.await;
@@ -12,11 +12,11 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kataoperator.contract.Hypervisor;
 import dev.kataoperator.operator.api.v1alpha1.KataConfig;
 import dev.kataoperator.operator.api.v1alpha1.KataConfigSpec;
 import dev.kataoperator.operator.api.v1alpha1.NodeStatus;
 import dev.kataoperator.operator.api.v1alpha1.RuntimeClassSpec;
-import dev.kataoperator.operator.api.v1alpha1.RuntimeClassSpec.Hypervisor;
 import dev.kataoperator.operator.installer.InstallerResources;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.EnvVar;
@@ -114,7 +114,7 @@ class KataConfigOperatorTest {
     assertEquals(InstallerResources.NAME, pod.getServiceAccountName());
     assertTrue(pod.getHostPID());
     assertEquals("install", env(ds, ENV_MODE));
-    assertEquals("kata-qemu=qemu,kata-fc=firecracker", env(ds, ENV_RUNTIME_CLASSES));
+    assertEquals("kata-qemu=qemu", env(ds, ENV_RUNTIME_CLASSES));
     assertTrue(
         pod.getVolumes().stream()
             .anyMatch(
@@ -184,7 +184,7 @@ class KataConfigOperatorTest {
                   s.runtimeClasses =
                       List.of(
                           rc("kata-qemu", Hypervisor.qemu, true, "300m", "200Mi"),
-                          rc("kata-fc", Hypervisor.firecracker, false, "100m", "120Mi"));
+                          rc("kata-qemu-big", Hypervisor.qemu, false, "100m", "120Mi"));
                 }))
         .create();
     String hash = env(awaitDaemonSet(d -> true), ENV_CONFIG_HASH);
@@ -200,7 +200,8 @@ class KataConfigOperatorTest {
     assertEquals("kata-qemu", alias.getHandler());
     assertEquals(qemu.getScheduling().getNodeSelector(), alias.getScheduling().getNodeSelector());
     assertNull(
-        admin().resources(RuntimeClass.class).withName("kata-fc").get(), "no node reported fc");
+        admin().resources(RuntimeClass.class).withName("kata-qemu-big").get(),
+        "no node reported it");
 
     KataConfig one = awaitStatus(NAME, k -> k.getStatus().installedNodes == 1);
     NodeStatus a = one.getStatus().nodes.get(0);
@@ -210,19 +211,19 @@ class KataConfigOperatorTest {
     assertTrue(a.upToDate);
     assertEquals("False", condition(one, "Ready").getStatus());
 
-    report("node-b", "installed", hash, List.of("kata-qemu", "kata-fc"), "hardware");
-    RuntimeClass fc = awaitRuntimeClass("kata-fc");
+    report("node-b", "installed", hash, List.of("kata-qemu", "kata-qemu-big"), "hardware");
+    RuntimeClass fc = awaitRuntimeClass("kata-qemu-big");
     assertEquals(new Quantity("120Mi"), fc.getOverhead().getPodFixed().get("memory"));
     KataConfig ready = awaitStatus(NAME, k -> isTrue(k, "Ready"));
     assertEquals(2, ready.getStatus().installedNodes);
-    assertEquals(List.of("kata", "kata-fc", "kata-qemu"), ready.getStatus().runtimeClasses);
+    assertEquals(List.of("kata", "kata-qemu", "kata-qemu-big"), ready.getStatus().runtimeClasses);
     String readySince = condition(ready, "Ready").getLastTransitionTime();
 
-    // A node loses firecracker: its class goes, the rest stays; Ready's transition time holds.
+    // A node loses a class: it goes, the rest stays; Ready's transition time holds.
     report("node-b", "installed", hash, List.of("kata-qemu"), "hardware");
     await()
         .atMost(TIMEOUT)
-        .until(() -> admin().resources(RuntimeClass.class).withName("kata-fc").get() == null);
+        .until(() -> admin().resources(RuntimeClass.class).withName("kata-qemu-big").get() == null);
     KataConfig after = awaitStatus(NAME, k -> k.getStatus().runtimeClasses.size() == 2);
     assertEquals(readySince, condition(after, "Ready").getLastTransitionTime());
     assertNotNull(admin().resources(RuntimeClass.class).withName("kata-qemu").get());

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kataoperator.operator.api.v1alpha1.InstallerContract.Mode;
+import dev.kataoperator.contract.InstallerContract.Mode;
 import dev.kataoperator.operator.api.v1alpha1.KataConfig;
 import dev.kataoperator.operator.api.v1alpha1.KataConfigStatus;
 import dev.kataoperator.operator.api.v1alpha1.NodeStatus.Phase;

@@ -1,5 +1,6 @@
 package dev.kataoperator.installer.containerd;
 
+import dev.kataoperator.contract.ContainerdFlavor;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -23,7 +24,7 @@ import java.util.stream.Stream;
  * @param source how it was found: {@code process <pid>}, {@code path} or {@code given}
  */
 public record ContainerdInstallation(
-    Flavor flavor,
+    ContainerdFlavor flavor,
     Path config,
     boolean configExists,
     Optional<Path> binary,
@@ -44,7 +45,7 @@ public record ContainerdInstallation(
   public record Query(
       Path hostRoot,
       Optional<Path> proc,
-      Optional<Flavor> flavor,
+      Optional<ContainerdFlavor> flavor,
       Optional<Path> config,
       Optional<Path> binary) {
 
@@ -66,19 +67,19 @@ public record ContainerdInstallation(
         q.binary().isPresent()
             ? Optional.empty()
             : q.proc().flatMap(ContainerdInstallation::findRunning);
-    Flavor flavor =
+    ContainerdFlavor flavor =
         q.flavor()
             .orElseGet(
                 () ->
                     running
                         .flatMap(Running::config)
-                        .map(Flavor::ofConfigPath)
+                        .map(ContainerdFlavor::ofConfigPath)
                         .orElseGet(() -> detectFlavor(q.hostRoot())));
     Path config =
         q.config()
             .orElseGet(
                 () ->
-                    flavor == Flavor.CONTAINERD
+                    flavor == ContainerdFlavor.containerd
                         ? running.flatMap(Running::config).orElse(flavor.config())
                         : flavor.config());
     Optional<Path> binary;
@@ -108,14 +109,14 @@ public record ContainerdInstallation(
         source);
   }
 
-  static Flavor detectFlavor(Path hostRoot) {
-    for (Flavor f : List.of(Flavor.RKE2, Flavor.K3S)) {
+  static ContainerdFlavor detectFlavor(Path hostRoot) {
+    for (ContainerdFlavor f : List.of(ContainerdFlavor.rke2, ContainerdFlavor.k3s)) {
       if (Stream.concat(f.markers().stream(), f.binaries().stream())
           .anyMatch(p -> Files.exists(onHost(hostRoot, p)))) {
         return f;
       }
     }
-    return Flavor.CONTAINERD;
+    return ContainerdFlavor.containerd;
   }
 
   /** The running containerd with the lowest pid whose command name is {@code containerd}. */

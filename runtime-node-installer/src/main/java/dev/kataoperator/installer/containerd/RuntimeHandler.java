@@ -1,5 +1,7 @@
 package dev.kataoperator.installer.containerd;
 
+import dev.kataoperator.contract.PayloadLayout;
+import java.nio.file.Path;
 import java.util.Optional;
 import java.util.regex.Pattern;
 
@@ -21,9 +23,6 @@ public record RuntimeHandler(
     String configPath,
     boolean privilegedWithoutHostDevices) {
 
-  /** Where the payload lives on a node (see ARCHITECTURE.md). */
-  public static final String PAYLOAD_ROOT = "/opt/kata";
-
   private static final Pattern DNS_LABEL = Pattern.compile("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
   private static final Pattern RUNTIME_TYPE = Pattern.compile("[A-Za-z0-9_.-]+");
 
@@ -40,14 +39,19 @@ public record RuntimeHandler(
   /**
    * The handler of Kata runtime class {@code name} as the payload installs it: {@code
    * io.containerd.<name>.v2}, run from {@code /opt/kata/bin/containerd-shim-<name>-v2} with {@code
-   * /opt/kata/share/defaults/<name>.toml}.
+   * /opt/kata/current/share/defaults/<name>.toml} (layout: {@link PayloadLayout}).
    */
   public static RuntimeHandler kata(String name) {
+    return kata(name, PayloadLayout.PREFIX);
+  }
+
+  /** The same, for a payload installed under {@code prefix} (tests use a private one). */
+  public static RuntimeHandler kata(String name, Path prefix) {
     return new RuntimeHandler(
         name,
-        "io.containerd." + name + ".v2",
-        Optional.of(PAYLOAD_ROOT + "/bin/containerd-shim-" + name + "-v2"),
-        PAYLOAD_ROOT + "/share/defaults/" + name + ".toml",
+        PayloadLayout.runtimeType(name),
+        Optional.of(PayloadLayout.shimPath(prefix, name).toString()),
+        PayloadLayout.configPath(prefix, name).toString(),
         true);
   }
 

@@ -86,7 +86,8 @@ class ContainerdConfigTest {
     assertEquals("io.containerd.kata-qemu.v2", drop.getString(t + ".runtime_type"));
     assertEquals("/opt/kata/bin/containerd-shim-kata-qemu-v2", drop.getString(t + ".runtime_path"));
     assertEquals(
-        "/opt/kata/share/defaults/kata-qemu.toml", drop.getString(t + ".options.ConfigPath"));
+        "/opt/kata/current/share/defaults/kata-qemu.toml",
+        drop.getString(t + ".options.ConfigPath"));
     assertEquals(Boolean.TRUE, drop.getBoolean(t + ".privileged_without_host_devices"));
     assertEquals(before, Files.readString(onHost(config.backup())));
   }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.kataoperator.contract.ContainerdFlavor;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -87,8 +88,9 @@ class ContainerdInstallationTest {
         ContainerdInstallation.detect(
             new ContainerdInstallation.Query(
                 host, Optional.of(proc), Optional.empty(), Optional.empty(), Optional.empty()));
-    assertEquals(Flavor.K3S, found.flavor());
-    assertEquals(Flavor.K3S.config(), found.config(), "k3s is configured through its template");
+    assertEquals(ContainerdFlavor.k3s, found.flavor());
+    assertEquals(
+        ContainerdFlavor.k3s.config(), found.config(), "k3s is configured through its template");
     assertFalse(found.configExists());
     assertEquals(new ContainerdVersion(1, 6, 20), found.version().orElseThrow());
     assertTrue(found.source().startsWith("process 4242"), found.source());
@@ -103,7 +105,7 @@ class ContainerdInstallationTest {
         ContainerdInstallation.detect(
             new ContainerdInstallation.Query(
                 host, Optional.of(proc), Optional.empty(), Optional.empty(), Optional.empty()));
-    assertEquals(Flavor.RKE2, found.flavor());
+    assertEquals(ContainerdFlavor.rke2, found.flavor());
     assertEquals(Optional.empty(), found.binary(), "no binary under the fake root");
     assertEquals("path", found.source());
 
@@ -112,7 +114,7 @@ class ContainerdInstallationTest {
             new ContainerdInstallation.Query(
                 host,
                 Optional.empty(),
-                Optional.of(Flavor.CONTAINERD),
+                Optional.of(ContainerdFlavor.containerd),
                 Optional.empty(),
                 Optional.empty()));
     assertEquals(Path.of("/etc/containerd/config.toml"), plain.config());

@@ -85,7 +85,7 @@ class RealContainerdTest {
           "io.containerd.kata-qemu.v2", kata.path("runtimeType").asText(), kata.toString());
       assertEquals("/opt/kata/bin/containerd-shim-kata-qemu-v2", kata.path("runtimePath").asText());
       assertEquals(
-          "/opt/kata/share/defaults/kata-qemu.toml",
+          "/opt/kata/current/share/defaults/kata-qemu.toml",
           kata.path("options").path("ConfigPath").asText());
       assertTrue(kata.path("privileged_without_host_devices").asBoolean());
       assertEquals(

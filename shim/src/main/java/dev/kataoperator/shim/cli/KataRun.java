@@ -2,10 +2,11 @@ package dev.kataoperator.shim.cli;
 
 import com.google.protobuf.ByteString;
 import dev.kataoperator.agent.v1.CreateContainerRequest;
+import dev.kataoperator.contract.HostVirtualization;
+import dev.kataoperator.contract.PayloadLayout;
 import dev.kataoperator.shim.agent.AgentException;
 import dev.kataoperator.shim.config.ConfigException;
 import dev.kataoperator.shim.config.RuntimeConfig;
-import dev.kataoperator.shim.hypervisor.HostVirtualization;
 import dev.kataoperator.shim.hypervisor.HypervisorException;
 import dev.kataoperator.shim.hypervisor.qemu.QemuHypervisor;
 import dev.kataoperator.shim.sandbox.GuestProcess;
@@ -33,8 +34,8 @@ public final class KataRun {
   /** Exit status when kata-run itself fails (as docker run does). */
   static final int EXIT_RUNTIME_ERROR = 125;
 
-  private static final Path DEFAULT_CONFIG = Path.of("/opt/kata/share/defaults/kata-qemu.toml");
-  private static final Path RUN_ROOT = Path.of("/run/kata/kata-run");
+  private static final Path DEFAULT_CONFIG = PayloadLayout.defaultConfig();
+  private static final Path RUN_ROOT = PayloadLayout.KATA_RUN_RUN_ROOT;
 
   private KataRun() {}
 

@@ -1,5 +1,6 @@
 package dev.kataoperator.shim.hypervisor;
 
+import dev.kataoperator.contract.HostVirtualization;
 import java.util.Locale;
 
 /** How QEMU executes guest code. */

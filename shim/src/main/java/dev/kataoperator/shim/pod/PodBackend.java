@@ -6,6 +6,8 @@ import com.google.protobuf.Any;
 import com.google.protobuf.ByteString;
 import dev.kataoperator.agent.v1.CreateContainerRequest;
 import dev.kataoperator.agent.v1.ExecProcessRequest;
+import dev.kataoperator.contract.HostVirtualization;
+import dev.kataoperator.contract.PayloadLayout;
 import dev.kataoperator.shim.agent.AgentException;
 import dev.kataoperator.shim.config.RuntimeConfig;
 import dev.kataoperator.shim.containerd.ProcessIo;
@@ -18,7 +20,6 @@ import dev.kataoperator.shim.containerd.api.cgroups.v2.MemoryStat;
 import dev.kataoperator.shim.containerd.api.cgroups.v2.Metrics;
 import dev.kataoperator.shim.containerd.api.cgroups.v2.PidsStat;
 import dev.kataoperator.shim.containerd.api.types.Mount;
-import dev.kataoperator.shim.hypervisor.HostVirtualization;
 import dev.kataoperator.shim.hypervisor.qemu.QemuHypervisor;
 import dev.kataoperator.shim.network.PodNetwork;
 import dev.kataoperator.shim.sandbox.GuestProcess;
@@ -52,8 +53,8 @@ import java.util.logging.Logger;
 public final class PodBackend implements TaskBackend {
   private static final Logger LOG = Logger.getLogger(PodBackend.class.getName());
   private static final ObjectMapper JSON = new ObjectMapper();
-  static final Path DEFAULT_CONFIG = Path.of("/opt/kata/share/defaults/kata-qemu.toml");
-  static final Path RUN_ROOT = Path.of("/run/kata/shim");
+  static final Path DEFAULT_CONFIG = PayloadLayout.defaultConfig();
+  static final Path RUN_ROOT = PayloadLayout.SHIM_RUN_ROOT;
   private static final String NETNS_FILE = "netns";
 
   /**

@@ -2,6 +2,8 @@ package dev.kataoperator.operator.api.v1alpha1;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import dev.kataoperator.contract.ContainerdFlavor;
+import dev.kataoperator.contract.RestartMethod;
 import io.fabric8.generator.annotation.Default;
 import io.fabric8.generator.annotation.Pattern;
 import io.fabric8.generator.annotation.Size;
@@ -28,7 +30,7 @@ public class ContainerdSpec {
           + " containerd|k3s|rke2: use that flavor's defaults, overridden by configPath and"
           + " restartMethod.")
   @Default("auto")
-  public Flavor flavor = Flavor.auto;
+  public ContainerdFlavor flavor = ContainerdFlavor.auto;
 
   @JsonPropertyDescription(
       "Absolute path on the node of the containerd config (or, for k3s/rke2, its template)"
@@ -45,19 +47,4 @@ public class ContainerdSpec {
   @JsonPropertyDescription("Command and arguments for restartMethod command.")
   @Size(max = 32)
   public List<String> restartCommand;
-
-  /** containerd distributions the installer knows. */
-  public enum Flavor {
-    auto,
-    containerd,
-    k3s,
-    rke2
-  }
-
-  /** Ways to restart containerd. */
-  public enum RestartMethod {
-    systemd,
-    command,
-    none
-  }
 }

@@ -3,6 +3,8 @@ package dev.kataoperator.operator.api.v1alpha1;
 import com.fasterxml.jackson.annotation.JsonClassDescription;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import dev.kataoperator.contract.LogLevel;
+import dev.kataoperator.contract.VirtualizationPolicy;
 import io.fabric8.generator.annotation.Default;
 import io.fabric8.generator.annotation.Size;
 import io.fabric8.generator.annotation.ValidationRule;
@@ -44,9 +46,7 @@ public class KataConfigSpec {
       message = "at most one runtime class may be the default")
   @Default(
       "[{\"name\":\"kata-qemu\",\"hypervisor\":\"qemu\",\"default\":true,"
-          + "\"overhead\":{\"cpu\":\"250m\",\"memory\":\"160Mi\"}},"
-          + "{\"name\":\"kata-fc\",\"hypervisor\":\"firecracker\","
-          + "\"overhead\":{\"cpu\":\"250m\",\"memory\":\"130Mi\"}}]")
+          + "\"overhead\":{\"cpu\":\"250m\",\"memory\":\"160Mi\"}}]")
   public List<RuntimeClassSpec> runtimeClasses;
 
   @JsonPropertyDescription(
@@ -72,18 +72,4 @@ public class KataConfigSpec {
   @JsonPropertyDescription("What deleting this KataConfig does.")
   @Default("{}")
   public UninstallSpec uninstall = new UninstallSpec();
-
-  /** Software emulation is opt-in; hardware virtualization is the default requirement. */
-  public enum VirtualizationPolicy {
-    RequireHardware,
-    AllowSoftwareEmulation
-  }
-
-  /** Log levels understood by the installer and the runtime. */
-  public enum LogLevel {
-    debug,
-    info,
-    warn,
-    error
-  }
 }

@@ -3,6 +3,7 @@ package dev.kataoperator.operator.api.v1alpha1;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import dev.kataoperator.contract.Hypervisor;
 import io.fabric8.generator.annotation.Default;
 import io.fabric8.generator.annotation.Pattern;
 import io.fabric8.generator.annotation.Required;
@@ -12,8 +13,10 @@ import io.fabric8.generator.annotation.ValidationRule;
 /** One RuntimeClass: its name is also its containerd runtime handler. */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 @ValidationRule(
-    value = "!(has(self.default) && self.default) || self.hypervisor == 'qemu'",
-    message = "the default runtime class must use the qemu hypervisor")
+    value = "!has(self.hypervisor) || self.hypervisor == 'qemu'",
+    message =
+        "hypervisor firecracker is not supported yet: the shim has only a QEMU backend; use"
+            + " hypervisor qemu")
 public class RuntimeClassSpec {
 
   @JsonPropertyDescription(
@@ -29,7 +32,7 @@ public class RuntimeClassSpec {
 
   @JsonPropertyDescription(
       "Virtual machine monitor. qemu works everywhere (with KVM, or emulated where allowed);"
-          + " firecracker needs KVM and is published only where a node reported support.")
+          + " firecracker is reserved for a future backend and refused for now.")
   @Default("qemu")
   public Hypervisor hypervisor = Hypervisor.qemu;
 
@@ -51,12 +54,6 @@ public class RuntimeClassSpec {
     this.name = name;
     this.hypervisor = hypervisor;
     this.isDefault = isDefault;
-  }
-
-  /** Supported VMMs. */
-  public enum Hypervisor {
-    qemu,
-    firecracker
   }
 
   /** Fixed per-pod overhead. */

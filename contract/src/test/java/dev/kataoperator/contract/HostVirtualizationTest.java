@@ -1,11 +1,9 @@
-package dev.kataoperator.shim.hypervisor;
+package dev.kataoperator.contract;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kataoperator.shim.hypervisor.HostVirtualization.Kind;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -33,52 +31,31 @@ class HostVirtualizationTest {
   @Test
   void bareMetalWithVmxIsHardware() throws IOException {
     var h = host("vmx", true, "kvm", "kvm_intel");
-    assertEquals(Kind.HARDWARE, h.kind());
+    assertEquals(Virtualization.hardware, h.kind());
     assertTrue(h.kvmUsable());
   }
 
   @Test
   void svmUnderAHypervisorIsNested() throws IOException {
-    assertEquals(Kind.NESTED, host("svm hypervisor", true, "kvm", "kvm_amd").kind());
+    assertEquals(Virtualization.nested, host("svm hypervisor", true, "kvm", "kvm_amd").kind());
   }
 
   @Test
   void kvmPvmIsDetectedAndNotUsable() throws IOException {
     var h = host("hypervisor", true, "kvm", "kvm_pvm");
-    assertEquals(Kind.PVM, h.kind());
+    assertEquals(Virtualization.pvm, h.kind());
     assertFalse(h.kvmUsable());
     assertTrue(h.reason().contains("kvm_pvm"), h.reason());
   }
 
   @Test
   void noDevKvmIsNone() throws IOException {
-    assertEquals(Kind.NONE, host("vmx", false).kind());
+    assertEquals(Virtualization.none, host("vmx", false).kind());
   }
 
   @Test
   void devKvmWithoutVendorModuleIsNone() throws IOException {
-    assertEquals(Kind.NONE, host("hypervisor", true, "kvm").kind());
-  }
-
-  @Test
-  void autoNeverPicksTcgWhereKvmWorks() throws IOException {
-    var choice = Accelerator.choose(Accelerator.Mode.AUTO, host("vmx", true, "kvm_intel"));
-    assertEquals(Accelerator.KVM, choice.accelerator());
-  }
-
-  @Test
-  void autoFallsBackToTcgOnPvmAndSaysWhy() throws IOException {
-    var choice = Accelerator.choose(Accelerator.Mode.AUTO, host("", true, "kvm_pvm"));
-    assertEquals(Accelerator.TCG, choice.accelerator());
-    assertTrue(choice.reason().contains("kvm_pvm"), choice.reason());
-  }
-
-  @Test
-  void forcedKvmOnPvmIsAClearError() throws IOException {
-    var h = host("", true, "kvm_pvm");
-    var e =
-        assertThrows(HypervisorException.class, () -> Accelerator.choose(Accelerator.Mode.KVM, h));
-    assertTrue(e.getMessage().contains("accel = \"tcg\""), e.getMessage());
+    assertEquals(Virtualization.none, host("hypervisor", true, "kvm").kind());
   }
 
   @Test

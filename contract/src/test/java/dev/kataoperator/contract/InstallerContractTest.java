@@ -1,12 +1,11 @@
-package dev.kataoperator.operator.api.v1alpha1;
+package dev.kataoperator.contract;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kataoperator.operator.api.v1alpha1.InstallerContract.NodeReport;
-import dev.kataoperator.operator.api.v1alpha1.InstallerContract.RuntimeState;
-import dev.kataoperator.operator.api.v1alpha1.InstallerContract.Virtualization;
+import dev.kataoperator.contract.InstallerContract.NodeReport;
+import dev.kataoperator.contract.InstallerContract.RuntimeState;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;

@@ -1,7 +1,8 @@
-package dev.kataoperator.operator.api.v1alpha1;
+package dev.kataoperator.contract;
 
 import java.util.Arrays;
 import java.util.Collections;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
@@ -10,8 +11,9 @@ import java.util.TreeSet;
 
 /**
  * The contract between the operator and the runtime-node-installer, defined here and nowhere else
- * (docs/operator.md describes it for people). Plain Java, no Kubernetes client types, so the
- * installer can share it.
+ * (docs/operator.md describes it for people). Plain Java, no Kubernetes client types: the operator
+ * writes the environment and parses the node report with it, the installer reads the environment
+ * and writes the report with it.
  *
  * <p><b>Operator to installer</b>: the installer DaemonSet's container gets the {@code ENV_*}
  * variables below, and the host's file systems under {@link #HOST_ROOT}.
@@ -110,6 +112,9 @@ public final class InstallerContract {
 
   public static final String ENV_LOG_LEVEL = "KATA_LOG_LEVEL";
 
+  /** Where the host's root is mounted in the installer's container ({@link #HOST_ROOT}). */
+  public static final String ENV_HOST_ROOT = "HOST_ROOT";
+
   /**
    * The installer creates this file once its node is in the final state of its mode (installed or
    * uninstalled): the pod's readiness probe tests it, so a rolling update moves on to the next node
@@ -121,8 +126,8 @@ public final class InstallerContract {
   public static final String HOST_ROOT = "/host";
 
   /** Host paths mounted (read-write) under {@link #HOST_ROOT}, the same path below it. */
-  public static final java.util.List<String> HOST_PATHS =
-      java.util.List.of(
+  public static final List<String> HOST_PATHS =
+      List.of(
           "/opt/kata",
           "/etc/containerd",
           "/var/lib/rancher",
@@ -144,19 +149,7 @@ public final class InstallerContract {
     uninstalling,
     uninstalled;
 
-    static Optional<RuntimeState> parse(String value) {
-      return Arrays.stream(values()).filter(s -> s.name().equals(value)).findFirst();
-    }
-  }
-
-  /** Values of {@link #ANNOTATION_VIRTUALIZATION}. */
-  public enum Virtualization {
-    hardware,
-    nested,
-    pvm,
-    none;
-
-    static Optional<Virtualization> parse(String value) {
+    public static Optional<RuntimeState> parse(String value) {
       return Arrays.stream(values()).filter(s -> s.name().equals(value)).findFirst();
     }
   }
