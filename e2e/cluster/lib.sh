@@ -71,19 +71,13 @@ log() { echo "cluster: $*" >&2; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 secs_since() { local d=$(( $(now_ms) - $1 )); printf '%d.%01ds' $(( d / 1000 )) $(( d % 1000 / 100 )); }
 
-# wait_for DESCRIPTION SECONDS COMMAND...: polls COMMAND every 0.2 s; fails after SECONDS.
-wait_for() {
-  local what=$1 limit=$2; shift 2
-  local deadline=$(( $(date +%s) + limit ))
-  until "$@" >/dev/null 2>&1; do
-    if [ "$(date +%s)" -ge "$deadline" ]; then
-      return 1
-    fi
-    sleep 0.2
-  done
+# A zombie counts as gone: the daemons' parent is PID 1 (up has exited), which here reaps late.
+pid_alive() {
+  [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null || return 1
+  local stat; stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [ "${stat%% *}" != Z ]
 }
-
-pid_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
 pid_of() { cat "$STATE/run/$1.pid" 2>/dev/null || true; }
 
 # stop_pid PID NAME SECONDS: SIGTERM, then SIGKILL after SECONDS.
