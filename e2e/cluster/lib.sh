@@ -1,4 +1,5 @@
-# Shared by e2e/cluster/up, down and restart-containerd: where things live and small helpers.
+# shellcheck shell=bash disable=SC2034  # sourced: the variables are used by up, down
+# Shared by e2e/cluster/up and down: where things live and small helpers.
 # Sourced, not run. Everything a cluster owns is under $STATE, except what upstream code puts at
 # fixed host paths (HOST_PATHS below), which `down` removes when `up` found it absent.
 
@@ -110,7 +111,8 @@ stop_all() {
 # Every process that belongs to this cluster: command line or executable naming the state dir
 # (daemons, shims, the supervisor), or a cgroup under CGROUP_ROOT (the pods' processes).
 cluster_pids() {
-  local p cmd self=" $(ancestors) "
+  local p cmd self
+  self=" $(ancestors) "
   for p in /proc/[0-9]*; do
     [[ "$self" != *" ${p#/proc/} "* ]] || continue
     cmd=$({ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
