@@ -1,6 +1,7 @@
 package dev.kataoperator.e2e.cluster;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -11,6 +12,7 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.ServiceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -18,6 +20,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
@@ -146,7 +149,7 @@ abstract class ClusterSmoke {
     String ip = svc.getSpec().getClusterIP();
     String podIp =
         client().pods().inNamespace(NAMESPACE).withName("web").get().getStatus().getPodIP();
-    assertTrue(!ip.equals(podIp), "the service has its own virtual IP");
+    assertNotEquals(podIp, ip, "the service has its own virtual IP");
     // kube-proxy writes the rules once it has seen the EndpointSlice: retry until then.
     poll(
         "GET http://" + ip + "/ from pod client",
@@ -183,9 +186,9 @@ abstract class ClusterSmoke {
   void anImportedImageRuns() throws Exception {
     // The locally built busybox under another name, so only the import can have brought it.
     Path busyboxOci = Tools.repoRoot().resolve("build/images/busybox-oci");
-    Path archive = java.nio.file.Files.createTempFile("kata-e2e-import-", ".tar");
+    Path archive = Files.createTempFile("kata-e2e-import-", ".tar");
     try {
-      java.nio.file.Files.delete(archive);
+      Files.delete(archive);
       Exec.run(
               Duration.ofMinutes(2),
               List.of(
@@ -197,7 +200,7 @@ abstract class ClusterSmoke {
           .ok();
       cluster().importImage(archive);
     } finally {
-      java.nio.file.Files.deleteIfExists(archive);
+      Files.deleteIfExists(archive);
     }
     startPod(busybox("imported", IMPORTED).build());
     String out =
@@ -307,8 +310,7 @@ abstract class ClusterSmoke {
   }
 
   /** Calls {@code probe} until {@code ok} accepts its value; fails with the last value. */
-  static String poll(
-      String what, Duration limit, Supplier<String> probe, java.util.function.Predicate<String> ok)
+  static String poll(String what, Duration limit, Supplier<String> probe, Predicate<String> ok)
       throws InterruptedException {
     long deadline = System.nanoTime() + limit.toNanos();
     String last = probe.get();
