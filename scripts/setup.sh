@@ -32,6 +32,7 @@ PKGS=(
   iproute2: procps: psmisc: jq: socat: e2fsprogs: erofs-utils:
   containernetworking-plugins: etcd-server: protobuf-compiler: libseccomp-dev: libcap-ng-dev:
   pkg-config:
+  iptables: nftables: openssl: curl: # the local cluster (e2e/cluster): kube-proxy, its PKI, checks
 )
 missing_default=(); missing_bp=()
 for p in "${PKGS[@]}"; do
@@ -61,4 +62,5 @@ go_tool containerd github.com/containerd/containerd/v2/cmd/containerd@v2.2.7
 go_tool ctr github.com/containerd/containerd/v2/cmd/ctr@v2.2.7
 go_tool containerd-shim-runc-v2 github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@v2.2.7
 go_tool crictl sigs.k8s.io/cri-tools/cmd/crictl@v1.36.0
-bash "$(dirname "$0")/../e2e/kube/build-binaries.sh" # kube-apiserver+kubectl for kube-api-test (operator tests); cached
+# Kubernetes for kube-api-test (operator tests) and the local cluster (e2e/cluster); cached.
+bash "$(dirname "$0")/../e2e/kube/build-binaries.sh"

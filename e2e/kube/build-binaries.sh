@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Builds Kubernetes binaries (kube-apiserver, kubectl; more on request) from the Go module proxy
-# and installs them, with etcd, where fabric8's kube-api-test looks for them:
-#   $KUBE_API_TEST_DIR/k8s/<version>-linux-amd64/{kube-apiserver,etcd,kubectl}
+# Builds the Kubernetes binaries from the Go module proxy and installs them, with etcd, where
+# fabric8's kube-api-test looks for them (the local cluster, e2e/cluster/up, uses the same dir):
+#   $KUBE_API_TEST_DIR/k8s/<version>-linux-amd64/{kube-apiserver,...,kubectl,etcd}
 # (kube-api-test's own default KUBE_API_TEST_DIR is ~/.kubeapitest; it reads the same variable).
+# All missing components come from ONE `go build`, so the packages they share (client-go,
+# apimachinery, the api types: most of the work) are compiled once.
 #
 # k8s.io/kubernetes cannot be `go install`ed: its go.mod replaces the k8s.io/* staging modules
 # with local paths. So a throwaway module requires k8s.io/kubernetes vX.Y.Z and replaces every
 # staging module with its published v0.Y.Z, then builds the cmd packages.
 #
-# Idempotent: skips the build when every requested binary is present and reports this version.
+# Idempotent: skips the build when every requested binary is present and its stamp names this
+# version. Concurrent runs into the same dir take turns (flock) and the later one finds the
+# stamps of the earlier.
 #
-# Usage: e2e/kube/build-binaries.sh [component ...]   (default: kube-apiserver kubectl)
+# Usage: e2e/kube/build-binaries.sh [component ...]   (default: all of ALL below)
 #   KUBE_VERSION      Kubernetes version to build (default below)
 #   KUBE_BIN_DIR      install directory (default: the kube-api-test layout above)
 #   ETCD              etcd binary to link in (default: Debian's /usr/bin/etcd, 3.4)
@@ -20,11 +24,22 @@ KUBE_VERSION=${KUBE_VERSION:-1.35.4}
 KUBE_API_TEST_DIR=${KUBE_API_TEST_DIR:-$HOME/.kubeapitest}
 KUBE_BIN_DIR=${KUBE_BIN_DIR:-$KUBE_API_TEST_DIR/k8s/$KUBE_VERSION-linux-amd64}
 ETCD=${ETCD:-/usr/bin/etcd}
+ALL=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 COMPONENTS=("$@")
-[ ${#COMPONENTS[@]} -gt 0 ] || COMPONENTS=(kube-apiserver kubectl)
+[ ${#COMPONENTS[@]} -gt 0 ] || COMPONENTS=("${ALL[@]}")
 
 log() { echo "kube-binaries: $*" >&2; }
 export PATH=/usr/local/go/bin:$PATH
+for c in "${COMPONENTS[@]}"; do
+  case " ${ALL[*]} " in
+    *" $c "*) ;;
+    *) log "unknown component '$c' (known: ${ALL[*]})"; exit 2 ;;
+  esac
+done
+
+mkdir -p "$KUBE_BIN_DIR"
+exec 9>"$KUBE_BIN_DIR/.build.lock"
+flock 9
 
 # --- skip when everything is there --------------------------------------------------------
 todo=()
@@ -36,7 +51,6 @@ for c in "${COMPONENTS[@]}"; do
   todo+=("$c")
 done
 
-mkdir -p "$KUBE_BIN_DIR"
 if [ ! -e "$KUBE_BIN_DIR/etcd" ]; then
   [ -x "$ETCD" ] || { log "no etcd at $ETCD (apt-get install etcd-server, or set ETCD)"; exit 1; }
   ln -sf "$ETCD" "$KUBE_BIN_DIR/etcd"
@@ -86,6 +100,7 @@ done
 # `go get` resolves the whole graph once (the replaces pin the staging modules); the explicit
 # @version keeps it from moving k8s.io/kubernetes to the newest release.
 go get "${pinned[@]}"
+resolved=$(date +%s)
 mkdir -p "$work/out"
 go build -trimpath -ldflags "$ldflags" -o "$work/out/" "${pkgs[@]}"
 
@@ -94,4 +109,4 @@ for c in "${todo[@]}"; do
   mv -f "$KUBE_BIN_DIR/$c.tmp" "$KUBE_BIN_DIR/$c"
   echo "v$KUBE_VERSION" >"$KUBE_BIN_DIR/.built-$c"
 done
-log "built ${todo[*]} into $KUBE_BIN_DIR in $(( $(date +%s) - start ))s"
+log "built ${todo[*]} into $KUBE_BIN_DIR in $(( $(date +%s) - start ))s ($(( resolved - start ))s modules, $(( $(date +%s) - resolved ))s compile)"
