@@ -13,7 +13,7 @@ v="$out/versions/$version"
 rm -rf "$v" && mkdir -p "$v"/{bin,lib,libexec,share/kata,share/defaults,qemu/bin,qemu/lib,qemu/libexec,qemu/share}
 
 # Java runtime: just the modules the shim needs (jdeps), no man pages or headers.
-"$java_home/bin/jlink" --add-modules java.base,java.logging,java.desktop,java.sql,jdk.unsupported \
+"$java_home/bin/jlink" --add-modules java.base,java.logging,java.desktop,java.sql,jdk.unsupported,java.net.http \
   --strip-debug --no-man-pages --no-header-files --compress=zip-6 --output "$v/jre"
 cp "$shim"/target/lib/*.jar "$v/lib/"
 cp "$shim"/target/shim-*.jar "$v/lib/"
