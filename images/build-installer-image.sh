@@ -61,5 +61,4 @@ umoci config --image "$layout:installer" "${labels[@]}" \
   --config.label org.opencontainers.image.base.name=localhost/kata-operator/base:shell >/dev/null
 mkdir -p "$(dirname "$out")"
 oci_archive "$layout" installer "$name" "$out"
-size=$(du -m "$out" | cut -f1)
-echo "images: $name at $out (${size} MB; payload $payload_version)" >&2
+echo "images: $name at $out ($(oci_sizes "$layout" installer); payload $payload_version)" >&2

@@ -34,4 +34,4 @@ umoci config --image "$layout:operator" "${labels[@]}" \
   --config.label org.opencontainers.image.base.name=localhost/kata-operator/base:java >/dev/null
 mkdir -p "$out"
 oci_archive "$layout" operator "$name" "$out/kata-operator.oci.tar"
-echo "images: $name at $out/kata-operator.oci.tar ($(du -h "$out/kata-operator.oci.tar" | cut -f1))" >&2
+echo "images: $name at $out/kata-operator.oci.tar ($(oci_sizes "$layout" operator))" >&2

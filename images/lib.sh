@@ -35,3 +35,14 @@ oci_archive() { # layout tag name out.tar
   mv "$out.tmp" "$out"
   rm -rf "$tmp"
 }
+
+# "A MB compressed, B MB unpacked": the layers of layout:tag as pulled and as unpacked on a node.
+oci_sizes() { # layout tag
+  local layout=$1 tag=$2 manifest packed=0 unpacked=0 d
+  manifest=$(jq -r --arg t "$tag" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"]==$t) | .digest' "$layout/index.json")
+  for d in $(jq -r '.layers[].digest' "$layout/blobs/${manifest/://}"); do
+    packed=$((packed + $(stat -c %s "$layout/blobs/${d/://}")))
+    unpacked=$((unpacked + $(gzip -dc "$layout/blobs/${d/://}" | wc -c)))
+  done
+  echo "$((packed >> 20)) MB compressed, $((unpacked >> 20)) MB unpacked"
+}
