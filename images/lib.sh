@@ -31,7 +31,8 @@ oci_archive() { # layout tag name out.tar
   local layout=$1 tag=$2 name=$3 out=$4 tmp
   tmp=$(mktemp -d)
   skopeo copy --quiet "oci:$layout:$tag" "oci:$tmp/layout:$name"
-  tar -C "$tmp/layout" --sort=name --owner=0 --group=0 --numeric-owner -cf "$out.tmp" .
+  # Entries without a "./" prefix: Jib refuses an archive whose first entry is "./".
+  tar -C "$tmp/layout" --sort=name --owner=0 --group=0 --numeric-owner -cf "$out.tmp" oci-layout index.json blobs
   mv "$out.tmp" "$out"
   rm -rf "$tmp"
 }

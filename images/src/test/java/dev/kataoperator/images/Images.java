@@ -93,7 +93,7 @@ final class Images {
       String sh =
           "tar -xOf '"
               + archive
-              + "' './"
+              + "' '"
               + blob(layer.path("digest").asText())
               + "' | gzip -dc | wc -c";
       total += Long.parseLong(Containerd.run(List.of("sh", "-c", sh), 300).ok().out().strip());
@@ -106,7 +106,7 @@ final class Images {
   }
 
   private static String entry(Path archive, String name) throws Exception {
-    List<String> cmd = new ArrayList<>(List.of("tar", "-xOf", archive.toString(), "./" + name));
+    List<String> cmd = new ArrayList<>(List.of("tar", "-xOf", archive.toString(), name));
     return Containerd.run(cmd, 120).ok().out();
   }
 }
