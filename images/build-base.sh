@@ -33,7 +33,9 @@ if [ ! -f "$cache/index.json" ]; then
   work=$(mktemp -d "${TMPDIR:-/tmp}/kata-base.XXXXXX")
   trap 'rm -rf "$work"' EXIT
   mkdir -p "$work/debs"
-  (cd "$work/debs" && apt-get download -q=2 $(for v in $versions; do echo "${v%%=*}=${v#*=}"; done) 2>/dev/null) || {
+  fetch() { (cd "$work/debs" && apt-get download -q=2 $(for v in $versions; do echo "${v%%=*}=${v#*=}"; done) 2>/dev/null); }
+  # Stale package lists name versions the archive no longer has: refresh them once.
+  fetch || { apt-get update -qq && versions=$(for p in "${PKGS[@]}"; do echo "$p=$(apt-cache policy "$p" | awk '/Candidate:/{print $2}')"; done) && fetch; } || {
     echo "images: apt-get download of ${PKGS[*]} failed (is the Debian archive reachable?)" >&2; exit 1; }
 
   layout="$work/oci"
