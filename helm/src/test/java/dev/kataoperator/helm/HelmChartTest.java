@@ -209,6 +209,15 @@ class HelmChartTest {
     assertTrue(r.err().contains(message), "expected '" + message + "' in:\n" + r.err());
   }
 
+  @Test
+  void severalReplicasNeedLeaderElection() throws Exception {
+    var r = Helm.templateRaw("replicas=2", "leaderElection.enabled=false");
+    assertNotEquals(0, r.exit());
+    assertTrue(r.err().contains("replicas above 1 need leaderElection.enabled"), r.err());
+    assertEquals(
+        2, Helm.only(Helm.template("replicas=2"), "Deployment").at("/spec/replicas").asInt());
+  }
+
   static Stream<Arguments> inconsistentKataConfigs() {
     return Stream.of(
         Arguments.of(
