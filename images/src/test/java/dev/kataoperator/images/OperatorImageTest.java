@@ -25,8 +25,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The operator image: OCI config, and the image itself run by containerd with runc against a real
  * kube-apiserver (fabric8 kube-api-test, offline), as the operator's ServiceAccount with exactly
- * operator/src/main/kubernetes/rbac.yaml: it becomes ready and rolls out the installer DaemonSet
- * with the installer image of its own version.
+ * operator/src/main/kubernetes/rbac.yaml and the chart's security settings: it becomes ready and
+ * rolls out the installer DaemonSet with the installer image of its own version.
  */
 @Tag("containerd")
 class OperatorImageTest {
@@ -133,22 +133,47 @@ class OperatorImageTest {
         port = s.getLocalPort();
       }
       Path log = dir.resolve("operator.log");
-      containerd
-          .ctr(
-              "run",
-              "-d",
-              "--net-host",
-              "--log-uri",
-              "file://" + log,
-              "--mount",
-              "type=bind,src=" + kc + ",dst=/etc/kata-operator/kubeconfig,options=rbind:ro",
-              "--env",
-              "KUBECONFIG=/etc/kata-operator/kubeconfig",
-              "--env",
-              "QUARKUS_HTTP_PORT=" + port,
-              Images.OPERATOR,
-              "operator-it")
-          .ok();
+      List<String> run =
+          new ArrayList<>(
+              List.of(
+                  "run",
+                  "-d",
+                  "--net-host",
+                  "--log-uri",
+                  "file://" + log,
+                  "--mount",
+                  "type=bind,src=" + kc + ",dst=/etc/kata-operator/kubeconfig,options=rbind:ro",
+                  // What the chart's securityContext asks for: a read-only root file system with
+                  // a writable /tmp, no capabilities, the default seccomp profile.
+                  "--read-only",
+                  "--seccomp",
+                  "--mount",
+                  "type=tmpfs,src=tmpfs,dst=/tmp,options=nosuid:nodev:mode=1777",
+                  "--env",
+                  "KUBECONFIG=/etc/kata-operator/kubeconfig",
+                  "--env",
+                  "QUARKUS_HTTP_PORT=" + port));
+      // containerd's default set; ctr has no "ALL".
+      for (String cap :
+          List.of(
+              "CHOWN",
+              "DAC_OVERRIDE",
+              "FSETID",
+              "FOWNER",
+              "MKNOD",
+              "NET_RAW",
+              "SETGID",
+              "SETUID",
+              "SETFCAP",
+              "SETPCAP",
+              "NET_BIND_SERVICE",
+              "SYS_CHROOT",
+              "KILL",
+              "AUDIT_WRITE")) {
+        run.addAll(List.of("--cap-drop", "CAP_" + cap));
+      }
+      run.addAll(List.of(Images.OPERATOR, "operator-it"));
+      containerd.ctr(run.toArray(String[]::new)).ok();
       try {
         awaitReady(port, log);
         kubectl(
