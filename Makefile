@@ -13,14 +13,17 @@ GUEST := $(BUILD)/guest
 MVN := $(ROOT)/mvnw -B -q -ntp
 VERSION ?= 0.1.0-$(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
 PREFIX ?= /opt/kata
+# Image tags follow the Maven project version (the operator's default installer image does too).
+IMAGE_VERSION ?= $(shell bash -c 'source images/lib.sh && project_version')
 
-.PHONY: help setup build guest kernel agent rootfs virtiofsd payload install-payload bench test test-java demo fmt lint clean
+.PHONY: help setup build guest kernel agent rootfs virtiofsd payload install-payload images operator-image installer-image bench test test-java demo fmt lint clean
 
 help:
 	@echo "make setup   install build and test dependencies (Debian packages, Go test tools)"
 	@echo "make guest   build the guest kernel, agent and rootfs into build/guest/"
 	@echo "make build   compile and package the Java modules"
 	@echo "make payload the node payload tree in build/payload; install-payload PREFIX=/opt/kata"
+	@echo "make images  the operator and installer images as OCI archives (operator-image, installer-image)"
 	@echo "make test    setup, then everything CI runs"
 	@echo "make demo    boot a microVM and run a container in it, end to end"
 
@@ -49,6 +52,16 @@ payload: guest virtiofsd build
 
 install-payload: payload
 	@bash shim/payload/install-payload.sh $(BUILD)/payload $(PREFIX)
+
+# --- images (built offline: Debian packages, jlink, umoci; docs/images.md) -------------------
+images: operator-image installer-image
+
+operator-image:
+	$(MVN) -pl operator -am -DskipTests package
+	@bash images/build-operator-image.sh $(BUILD)/images $(IMAGE_VERSION)
+
+installer-image: payload
+	@bash images/build-installer-image.sh $(BUILD)/runtime-node-installer.oci.tar $(IMAGE_VERSION) $(BUILD)/payload
 
 # --- Java ----------------------------------------------------------------------------------
 build:

@@ -62,5 +62,6 @@ go_tool containerd github.com/containerd/containerd/v2/cmd/containerd@v2.2.7
 go_tool ctr github.com/containerd/containerd/v2/cmd/ctr@v2.2.7
 go_tool containerd-shim-runc-v2 github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@v2.2.7
 go_tool crictl sigs.k8s.io/cri-tools/cmd/crictl@v1.36.0
+go_tool helm helm.sh/helm/v4/cmd/helm@v4.3.1 # chart lint/template/install tests (helm/)
 # Kubernetes for kube-api-test (operator tests) and the local cluster (e2e/cluster); cached.
 bash "$(dirname "$0")/../e2e/kube/build-binaries.sh"

@@ -8,8 +8,10 @@ import java.time.Duration;
 @ConfigMapping(prefix = "kata-operator")
 public interface OperatorConfig {
 
-  /** Installer image used when a KataConfig names none. */
-  @WithDefault("localhost/kata-operator/runtime-node-installer:0.1.0")
+  /**
+   * Installer image used when a KataConfig names none. Set in application.properties (the image
+   * tagged with this operator's version) and by the Helm chart.
+   */
   String defaultInstallerImage();
 
   /** How often a refused (second) KataConfig checks whether it may take over. */
