@@ -127,6 +127,10 @@ final class Containerd implements AutoCloseable {
         new ArrayList<String>(
             List.of(
                 "/opt/kata-dev-tools/bin/crictl",
+                // crictl's default request timeout (a few seconds) is shorter than a pod start
+                // under software emulation on a slow machine; a caller's later --timeout wins.
+                "--timeout",
+                "120s",
                 "--runtime-endpoint",
                 "unix://" + socket(),
                 "--image-endpoint",

@@ -307,6 +307,138 @@ class ShimFaultsTest {
     }
   }
 
+  // ------------------------------------------------------------------ a client that gives up
+
+  /**
+   * A RunPodSandbox whose client gives up before the VM has booted (crictl's deadline shorter than
+   * a boot under emulation): containerd closes its connection to the shim and runs the shim's
+   * {@code delete}, which must stop the still-running shim and its VM. Nothing of the pod may be
+   * left: no shim JVM, QEMU, run directory, mount or tap. (Before the fix the shim JVM ran on.)
+   */
+  @Test
+  void aPodStartTheClientGaveUpOnLeavesNothing() throws Exception {
+    Path pod = tmp.resolve("impatient-pod.json");
+    Files.writeString(
+        pod,
+        """
+        {"metadata":{"name":"impatient","namespace":"default","uid":"impatient-uid","attempt":1},
+         "hostname":"impatient","log_directory":"%s",
+         "linux":{"cgroup_parent":"/%s/pod-impatient-uid"}}
+        """
+            .formatted(tmp.resolve("logs"), CGROUP_PARENT));
+    String runRoot = "/run/kata/shim/k8s.io/";
+    // How long a patient start takes here; the impatient client gives up part-way through it, at
+    // a point where the VM is booting (checked below: a QEMU must have been seen).
+    long patientMs = Long.MAX_VALUE;
+    for (int i = 0; i < 2; i++) { // the first start also unpacks the pause image
+      long t0 = System.nanoTime();
+      String patient = ok(crictl("runp", "--runtime", "kata-qemu", pod.toString()));
+      patientMs = Math.min(patientMs, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
+      ok(crictl("stopp", patient));
+      ok(crictl("rmp", patient));
+      assertNothingLeftOf("k8s.io", List.of(patient));
+    }
+
+    boolean sawVm = false;
+    for (double fraction : new double[] {0.5, 0.35, 0.7, 0.25}) {
+      long timeoutMs = Math.max(500, (long) (patientMs * fraction));
+      var seen = new java.util.concurrent.atomic.AtomicBoolean();
+      Thread watcher =
+          Thread.ofPlatform()
+              .start(
+                  () -> {
+                    while (!Thread.currentThread().isInterrupted()) {
+                      if (!Leaks.processes(runRoot).isEmpty()) {
+                        seen.set(true);
+                      }
+                      try {
+                        Thread.sleep(20);
+                      } catch (InterruptedException e) {
+                        return;
+                      }
+                    }
+                  });
+      var started =
+          containerd.crictl(
+              "--timeout", timeoutMs + "ms", "runp", "--runtime", "kata-qemu", pod.toString());
+      Thread.sleep(500);
+      watcher.interrupt();
+      watcher.join();
+      System.out.printf(
+          "patient start %d ms; gave up after %d ms: exit %d, VM seen %s%n",
+          patientMs, timeoutMs, started.exit(), seen.get());
+      if (started.exit() == 0) {
+        // Quick enough after all: remove it and try another point of the start.
+        ok(crictl("stopp", started.out()));
+        ok(crictl("rmp", started.out()));
+        continue;
+      }
+      if (seen.get()) {
+        sawVm = true;
+        break;
+      }
+    }
+    assertTrue(sawVm, "no attempt gave up while the VM was booting; the test proved nothing");
+    waitUntil(
+        () -> Leaks.processes(runRoot).isEmpty() && kataShimJvms().isEmpty(),
+        60,
+        "the abandoned pod's QEMU or shim JVM is still running: " + kataShimJvms());
+    waitUntil(
+        () -> listing(Path.of(runRoot)).isEmpty(),
+        30,
+        "the abandoned pod's run directory is still there");
+    String state = dir.resolve("state").toString();
+    waitUntil(
+        () -> mountsMentioning(runRoot).isEmpty() && mountsMentioning(state).isEmpty(),
+        30,
+        "leaked mounts: " + mountsMentioning(runRoot) + mountsMentioning(state));
+    assertEquals(
+        List.of(),
+        links(null).stream().filter(ShimFaultsTest::isKataTap).toList(),
+        "kata taps on the host");
+    // The pod can be started again, by a patient client.
+    String podId = ok(crictl("runp", "--runtime", "kata-qemu", pod.toString()));
+    ok(crictl("stopp", podId));
+    ok(crictl("rmp", podId));
+    assertNothingLeftOf("k8s.io", List.of(podId));
+  }
+
+  private static List<String> mountsMentioning(String path) {
+    try {
+      return Files.readAllLines(Path.of("/proc/self/mountinfo")).stream()
+          .filter(l -> l.contains(path))
+          .toList();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** Shim JVMs of this test's containerd, whatever pod they serve. */
+  private static List<String> kataShimJvms() {
+    String state = dir.resolve("state").toString();
+    var found = new ArrayList<String>();
+    ProcessHandle.allProcesses()
+        .forEach(
+            h -> {
+              String cmd = h.info().commandLine().orElse("");
+              if (cmd.contains("KataShim") && cmd.contains(state)) {
+                found.add(h.pid() + " " + cmd);
+              }
+            });
+    return found;
+  }
+
+  private static List<Path> listing(Path d) {
+    if (!Files.isDirectory(d)) {
+      return List.of();
+    }
+    try (Stream<Path> s = Files.list(d)) {
+      return s.toList();
+    } catch (IOException e) {
+      return List.of();
+    }
+  }
+
   // ------------------------------------------------------------------------------------ leaks
 
   /**

@@ -10,8 +10,8 @@ import java.lang.invoke.MethodHandle;
 import java.nio.file.Path;
 
 /**
- * The two libc calls the containerd side needs and the JDK lacks, through the FFM API. Needs the
- * JVM flag {@code --enable-native-access=ALL-UNNAMED} (without it the JDK prints a warning).
+ * The libc calls the containerd side needs and the JDK lacks, through the FFM API. Needs the JVM
+ * flag {@code --enable-native-access=ALL-UNNAMED} (without it the JDK prints a warning).
  */
 final class Native {
   private static final Linker LINKER = Linker.nativeLinker();
@@ -24,8 +24,35 @@ final class Native {
           LINKER.defaultLookup().find("mkfifo").orElseThrow(),
           FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT),
           Linker.Option.captureCallState("errno"));
+  private static final MethodHandle OPEN =
+      LINKER.downcallHandle(
+          LINKER.defaultLookup().find("open").orElseThrow(),
+          FunctionDescriptor.of(
+              ValueLayout.JAVA_INT,
+              ValueLayout.ADDRESS,
+              ValueLayout.JAVA_INT,
+              ValueLayout.JAVA_INT),
+          Linker.Option.firstVariadicArg(2));
+  private static final MethodHandle IOCTL =
+      LINKER.downcallHandle(
+          LINKER.defaultLookup().find("ioctl").orElseThrow(),
+          FunctionDescriptor.of(
+              ValueLayout.JAVA_INT,
+              ValueLayout.JAVA_INT,
+              ValueLayout.JAVA_LONG,
+              ValueLayout.ADDRESS),
+          Linker.Option.firstVariadicArg(2));
+  private static final MethodHandle CLOSE =
+      LINKER.downcallHandle(
+          LINKER.defaultLookup().find("close").orElseThrow(),
+          FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
   private static final java.lang.foreign.StructLayout CALL_STATE =
       Linker.Option.captureStateLayout();
+
+  private static final int O_WRONLY = 01;
+  private static final int O_NONBLOCK = 04000;
+  private static final int O_CLOEXEC = 02000000;
+  private static final long FIONREAD = 0x541B;
 
   private Native() {}
 
@@ -56,6 +83,32 @@ final class Native {
       throw e;
     } catch (Throwable t) {
       throw new IOException("mkfifo " + path, t);
+    }
+  }
+
+  /**
+   * How many bytes written to the FIFO at {@code fifo} its reader has not read yet, or -1 when it
+   * has no reader (or is gone). A non-blocking write-only open never waits and, with a reader
+   * there, reaches the same pipe, whose FIONREAD counts what is buffered.
+   */
+  static int unreadBytes(Path fifo) {
+    try (Arena arena = Arena.ofConfined()) {
+      int fd =
+          (int)
+              OPEN.invokeExact(
+                  arena.allocateFrom(fifo.toString()), O_WRONLY | O_NONBLOCK | O_CLOEXEC, 0);
+      if (fd < 0) {
+        return -1; // ENXIO: nobody reads; ENOENT: gone
+      }
+      try {
+        MemorySegment n = arena.allocate(ValueLayout.JAVA_INT);
+        int rc = (int) IOCTL.invokeExact(fd, FIONREAD, n);
+        return rc < 0 ? -1 : n.get(ValueLayout.JAVA_INT, 0);
+      } finally {
+        int ignored = (int) CLOSE.invokeExact(fd);
+      }
+    } catch (Throwable t) {
+      return -1;
     }
   }
 }

@@ -13,6 +13,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -144,12 +145,12 @@ public final class ProcessIo implements Closeable {
   }
 
   /**
-   * containerd's CloseIO: no more stdin is coming. Unblocks a reader still waiting for the FIFO's
-   * writer (it then sees EOF); an open stdin ends by itself once containerd's writer is closed.
+   * containerd's CloseIO: the client closed stdin. What it wrote is still delivered, then EOF; a
+   * reader waiting for a writer that will never come is released.
    */
   public void closeStdin() {
     if (stdin != null) {
-      stdin.abortPendingOpen();
+      stdin.clientClosed();
     }
   }
 
@@ -205,12 +206,21 @@ public final class ProcessIo implements Closeable {
     }
   }
 
-  /** A FIFO opened for reading on first use. */
+  /**
+   * A FIFO opened for reading on first use.
+   *
+   * <p>containerd's CloseIO means "the client closed its end": everything it wrote before is in the
+   * FIFO and must still reach the process, then EOF. So CloseIO never discards the stream; it only
+   * makes sure the reader cannot wait forever for a writer that is gone: a pending open is
+   * unblocked, and an open that has not begun yet takes a path that cannot block. Only {@link
+   * #close()} (the process is deleted) drops what is left.
+   */
   static final class FifoInput extends InputStream {
     private final Path path;
     private final Object lock = new Object();
     private InputStream in;
     private volatile boolean opening;
+    private volatile boolean clientClosed;
     private volatile boolean closed;
 
     FifoInput(Path path) {
@@ -222,7 +232,7 @@ public final class ProcessIo implements Closeable {
         if (in == null && !closed) {
           opening = true;
           try {
-            in = Channels.newInputStream(FileChannel.open(path, StandardOpenOption.READ));
+            in = openForReading();
           } finally {
             opening = false;
           }
@@ -231,6 +241,19 @@ public final class ProcessIo implements Closeable {
           }
         }
         return closed ? null : in;
+      }
+    }
+
+    private InputStream openForReading() throws IOException {
+      if (!clientClosed) {
+        // Blocks until the client's writer is there; CloseIO unblocks it (clientClosed).
+        return Channels.newInputStream(FileChannel.open(path, StandardOpenOption.READ));
+      }
+      // The client has closed already: hold a transient write end so the read-only open returns
+      // at once, then drop it; reads get what is buffered, then EOF.
+      try (FileChannel transientWriter =
+          FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+        return Channels.newInputStream(FileChannel.open(path, StandardOpenOption.READ));
       }
     }
 
@@ -257,11 +280,30 @@ public final class ProcessIo implements Closeable {
       }
     }
 
-    void abortPendingOpen() {
-      if (opening && !closed) {
-        closed = true;
-        unblockOpen(path);
+    /**
+     * containerd's CloseIO. A reader blocked in open is released by a transient writer; since the
+     * reader may be just about to enter open(2), keep releasing until its open has returned
+     * (bounded; on a helper thread so the ttrpc handler does not wait).
+     */
+    void clientClosed() {
+      clientClosed = true;
+      if (!opening) {
+        return;
       }
+      Thread.ofPlatform()
+          .daemon()
+          .name("stdin-release")
+          .start(
+              () -> {
+                for (int i = 0; i < 500 && opening && !closed; i++) {
+                  unblockOpen(path);
+                  try {
+                    Thread.sleep(10);
+                  } catch (InterruptedException e) {
+                    return;
+                  }
+                }
+              });
     }
 
     @Override
@@ -328,6 +370,7 @@ public final class ProcessIo implements Closeable {
       }
       OutputStream s = out;
       if (s != null) {
+        awaitDrained(path);
         s.close();
       } else if (!opening) {
         // Never written: the reader (containerd's CRI exec waits for it) still waits for a
@@ -337,6 +380,28 @@ public final class ProcessIo implements Closeable {
         } catch (IOException e) {
           // no such FIFO any more: nobody waits
         }
+      }
+    }
+  }
+
+  /** How long a closing output FIFO waits for its reader to take what is still buffered. */
+  static final Duration DRAIN_TIMEOUT = Duration.ofSeconds(2);
+
+  /**
+   * Waits, bounded, until the reader of {@code fifo} has read everything written to it. The
+   * process's exit is reported after its output streams are closed, and some clients stop reading
+   * as soon as they see the exit: containerd 1.6's client closes its FIFOs in Task.Delete before
+   * waiting for its copies, so ctr run lost a short-lived process's last output now and then.
+   * Closing only once the pipe is empty makes "the output, then the exit" hold for them too.
+   */
+  static void awaitDrained(Path fifo) {
+    long deadline = System.nanoTime() + DRAIN_TIMEOUT.toNanos();
+    while (Native.unreadBytes(fifo) > 0 && System.nanoTime() < deadline) {
+      try {
+        Thread.sleep(2);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
       }
     }
   }

@@ -271,15 +271,7 @@ public final class ShimMain {
     if (override != null && !override.isBlank()) {
       return List.of(override.trim().split("\\s+"));
     }
-    byte[] raw = Files.readAllBytes(Path.of("/proc/self/cmdline"));
-    List<String> all = new ArrayList<>();
-    int start = 0;
-    for (int i = 0; i < raw.length; i++) {
-      if (raw[i] == 0) {
-        all.add(new String(raw, start, i - start, StandardCharsets.UTF_8));
-        start = i + 1;
-      }
-    }
+    List<String> all = cmdline(ProcessHandle.current().pid());
     String main = System.getProperty("sun.java.command", "").split(" ")[0];
     int idx = all.lastIndexOf(main);
     if (main.isEmpty() || idx < 0) {
@@ -316,6 +308,7 @@ public final class ShimMain {
     requireFlag(flags.id(), "id");
     Path bundle = bundle(flags);
     ShimContext ctx = context(flags, bundle);
+    stopLiveServer(bundle);
     try {
       hooks.cleanup(ctx);
     } catch (Exception e) {
@@ -331,6 +324,93 @@ public final class ShimMain {
             .toByteArray());
     out.flush();
     return 0;
+  }
+
+  /** How long a killed shim server gets to be gone before cleanup goes ahead anyway. */
+  static final Duration SERVER_EXIT_TIMEOUT = Duration.ofSeconds(10);
+
+  /**
+   * containerd runs {@code delete} when it has given up on a shim: the shim died, or containerd
+   * stopped waiting for it (a cancelled or timed-out Create or RunPodSandbox closes the connection
+   * and containerd then cleans up "the dead shim"). In the second case the server and its VM are
+   * still running and nobody will ever ask them to stop: stop them here, before the cleanup removes
+   * their mounts. Only the process in the bundle's {@code shim.pid} that is still a shim server for
+   * exactly this bundle is killed (a pid may have been reused); the VM and its helpers die with it
+   * (they are tied to the server's life).
+   */
+  static void stopLiveServer(Path bundle) {
+    Optional<ProcessHandle> server = liveServer(bundle);
+    if (server.isEmpty()) {
+      return;
+    }
+    ProcessHandle h = server.get();
+    LOG.log(
+        Level.WARNING,
+        "delete: the shim server {0} of {1} is still running; containerd gave up on it: stopping"
+            + " it and its VM",
+        h.pid(),
+        bundle);
+    Optional<String> socket = argAfter(cmdline(h.pid()), "-socket");
+    h.destroyForcibly();
+    try {
+      h.onExit().get(SERVER_EXIT_TIMEOUT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+    } catch (Exception e) {
+      LOG.log(Level.WARNING, "delete: shim server {0} did not exit in time", h.pid());
+    }
+    socket
+        .map(Path::of)
+        .filter(s -> !canConnect(s))
+        .ifPresent(
+            s -> {
+              try {
+                Files.deleteIfExists(s);
+                Files.deleteIfExists(s.resolveSibling(s.getFileName() + ".lock"));
+              } catch (IOException e) {
+                LOG.log(Level.DEBUG, "removing " + s, e);
+              }
+            });
+  }
+
+  /** The running shim server of {@code bundle}, if its pid file names one. */
+  static Optional<ProcessHandle> liveServer(Path bundle) {
+    long pid;
+    try {
+      pid = Long.parseLong(Files.readString(bundle.resolve("shim.pid")).strip());
+    } catch (IOException | NumberFormatException e) {
+      return Optional.empty();
+    }
+    if (pid == ProcessHandle.current().pid()) {
+      return Optional.empty();
+    }
+    List<String> args = cmdline(pid);
+    boolean isServerOfBundle =
+        args.contains("serve")
+            && argAfter(args, "-bundle").map(b -> Path.of(b).equals(bundle)).orElse(false);
+    return isServerOfBundle
+        ? ProcessHandle.of(pid).filter(ProcessHandle::isAlive)
+        : Optional.empty();
+  }
+
+  private static List<String> cmdline(long pid) {
+    try {
+      byte[] raw = Files.readAllBytes(Path.of("/proc/" + pid + "/cmdline"));
+      List<String> args = new ArrayList<>();
+      int start = 0;
+      for (int i = 0; i < raw.length; i++) {
+        if (raw[i] == 0) {
+          args.add(new String(raw, start, i - start, StandardCharsets.UTF_8));
+          start = i + 1;
+        }
+      }
+      return args;
+    } catch (IOException e) {
+      return List.of();
+    }
+  }
+
+  private static Optional<String> argAfter(List<String> args, String flag) {
+    int i = args.indexOf(flag);
+    return i >= 0 && i + 1 < args.size() ? Optional.of(args.get(i + 1)) : Optional.empty();
   }
 
   // ---------------------------------------------------------------------------------------- serve

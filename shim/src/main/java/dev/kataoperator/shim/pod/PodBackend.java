@@ -116,6 +116,8 @@ public final class PodBackend implements TaskBackend {
   /** Where a pod's run directory is, for cleanup after a dead shim. */
   static Path runDirOf(ShimContext context) {
     String ns = context.namespace().isEmpty() ? "default" : context.namespace();
+    Ids.requireValid("namespace", ns);
+    Ids.requireValid("pod id", context.groupId());
     return RUN_ROOT.resolve(ns).resolve(context.groupId());
   }
 
@@ -600,7 +602,12 @@ public final class PodBackend implements TaskBackend {
    * taps, every mount and the run directory. Its VM died with the shim (tied to its life).
    */
   static void cleanup(ShimContext context) {
-    Path dir = runDirOf(context);
+    Path dir = runDirOf(context); // checks every id before anything is killed or removed
+    if (context.id().equals(context.groupId())) {
+      // The pod's VM and helpers normally died with its shim; one that outlived it (or raced its
+      // stop) must not keep the mounts and taps removed below busy.
+      RunDirs.killProcessesUsing(dir);
+    }
     HostMounts.unmountAllUnder(context.bundle().resolve("rootfs"));
     if (!context.id().equals(context.groupId())) {
       Ids.requireValid("container id", context.id());

@@ -1,13 +1,17 @@
 package dev.kataoperator.shim.sandbox;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.SimpleFileVisitor;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 import java.util.stream.Stream;
 
@@ -49,6 +53,52 @@ public final class RunDirs {
       }
     } catch (IOException e) {
       // nothing to sweep
+    }
+  }
+
+  /**
+   * Kills every process whose command line names a path under {@code dir} (the VM and its helpers
+   * of a sandbox whose owner is gone or being stopped; only root can create these private run
+   * directories, so such a process is ours) and waits, bounded, until they are gone.
+   */
+  public static void killProcessesUsing(Path dir) {
+    String prefix = dir.toAbsolutePath().normalize() + "/";
+    long self = ProcessHandle.current().pid();
+    List<ProcessHandle> killed = new ArrayList<>();
+    try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
+      for (Path p : procs.toList()) {
+        String name = p.getFileName().toString();
+        if (!name.chars().allMatch(Character::isDigit) || Long.parseLong(name) == self) {
+          continue;
+        }
+        String cmd;
+        try {
+          cmd = new String(Files.readAllBytes(p.resolve("cmdline")), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+          continue; // gone already
+        }
+        if (cmd.contains(prefix)) {
+          ProcessHandle.of(Long.parseLong(name))
+              .ifPresent(
+                  h -> {
+                    h.destroyForcibly();
+                    killed.add(h);
+                  });
+        }
+      }
+    } catch (IOException e) {
+      return;
+    }
+    long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+    for (ProcessHandle h : killed) {
+      while (h.isAlive() && System.nanoTime() < deadline) {
+        try {
+          Thread.sleep(20);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          return;
+        }
+      }
     }
   }
 

@@ -99,6 +99,99 @@ class ProcessIoTest {
     assertTrue(io.stderr().isEmpty(), "a terminal has no separate stderr");
   }
 
+  /**
+   * What ctr does with {@code echo data | ctr run ... cat}: open the stdin FIFO, write, close, and
+   * send CloseIO right away, racing the shim's reader that is just opening the FIFO. The data must
+   * arrive every time (it was lost about one run in three when CloseIO discarded a stream whose
+   * open had just returned).
+   */
+  @Test
+  void closeIoRightAfterTheClientWroteNeverLosesTheData() throws Exception {
+    for (int i = 0; i < 200; i++) {
+      Path in = fifo("stdin-" + i);
+      String data = "data " + i;
+      ProcessIo io = ProcessIo.open("c1", "ns", new ProcessIo.Stdio(in.toString(), "", "", false));
+      CompletableFuture<String> reading =
+          onPlatformThread(
+              () -> new String(io.stdin().orElseThrow().readAllBytes(), StandardCharsets.UTF_8));
+      CompletableFuture<Void> client =
+          onPlatformThread(
+              () -> {
+                try (OutputStream w = Files.newOutputStream(in)) {
+                  w.write(data.getBytes(StandardCharsets.UTF_8));
+                }
+                io.closeStdin();
+                return null;
+              });
+      client.get(5, TimeUnit.SECONDS);
+      assertEquals(data, reading.get(5, TimeUnit.SECONDS), "run " + i);
+      io.close();
+    }
+  }
+
+  @Test
+  void closeIoBeforeTheReaderOpensGivesWhatWasWrittenThenEof() throws Exception {
+    Path in = fifo("stdin");
+    ProcessIo io = ProcessIo.open("c1", "ns", new ProcessIo.Stdio(in.toString(), "", "", false));
+    // The client never opened its end and has closed stdin: the reader must not wait for it.
+    io.closeStdin();
+    CompletableFuture<Integer> reading = onPlatformThread(() -> io.stdin().orElseThrow().read());
+    assertEquals(-1, reading.get(5, TimeUnit.SECONDS));
+    io.close();
+  }
+
+  /**
+   * Closing an output FIFO (which precedes the process's exit event) waits until the reader has
+   * taken what was written, so a client that stops reading at the exit loses nothing; a reader that
+   * never reads holds the close for the drain timeout at most.
+   */
+  @Test
+  void closingOutputWaitsUntilTheReaderHasTakenTheData() throws Exception {
+    Path out = fifo("stdout");
+    ProcessIo io = ProcessIo.open("c1", "ns", new ProcessIo.Stdio("", out.toString(), "", false));
+    var readerOpen = new java.util.concurrent.CountDownLatch(1);
+    var mayRead = new java.util.concurrent.CountDownLatch(1);
+    CompletableFuture<String> reading =
+        onPlatformThread(
+            () -> {
+              try (InputStream r = Files.newInputStream(out)) {
+                readerOpen.countDown();
+                mayRead.await();
+                return new String(r.readNBytes(5), StandardCharsets.UTF_8);
+              }
+            });
+    io.stdout().orElseThrow().write("hello".getBytes(StandardCharsets.UTF_8));
+    readerOpen.await();
+    CompletableFuture<Void> closing =
+        onPlatformThread(
+            () -> {
+              io.stdout().orElseThrow().close();
+              return null;
+            });
+    Thread.sleep(300);
+    assertTrue(!closing.isDone(), "close returned while the reader had not read yet");
+    mayRead.countDown();
+    assertEquals("hello", reading.get(5, TimeUnit.SECONDS));
+    closing.get(5, TimeUnit.SECONDS);
+
+    Path stuck = fifo("stuck");
+    ProcessIo io2 =
+        ProcessIo.open("c2", "ns", new ProcessIo.Stdio("", stuck.toString(), "", false));
+    CompletableFuture<InputStream> neverReads = onPlatformThread(() -> Files.newInputStream(stuck));
+    io2.stdout().orElseThrow().write('x');
+    try (InputStream r = neverReads.get(5, TimeUnit.SECONDS)) {
+      CompletableFuture<Void> bounded =
+          onPlatformThread(
+              () -> {
+                io2.stdout().orElseThrow().close();
+                return null;
+              });
+      bounded.get(10, TimeUnit.SECONDS); // the drain wait is bounded
+    }
+    io.close();
+    io2.close();
+  }
+
   @Test
   void fileUriAppendsBothStreamsToOneFile() throws Exception {
     Path log = dir.resolve("logs/c1.log");
