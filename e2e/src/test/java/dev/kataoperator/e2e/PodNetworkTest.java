@@ -362,7 +362,7 @@ class PodNetworkTest {
     List<PodInterface> found = PodNetwork.scan(podNetns);
     assertEquals(List.of("eth0", "net1"), found.stream().map(PodInterface::name).toList());
     var e = assertThrows(NetworkException.class, () -> PodNetwork.attach(podNetns, found));
-    assertEquals(NetworkException.Kind.COMMAND_FAILED, e.kind());
+    assertEquals(NetworkException.Reason.COMMAND_FAILED, e.reason());
     assertTrue(
         e.getMessage().startsWith("`ip link set dev tap1_kata mtu 65535 up` in "), e.getMessage());
     assertEquals(0, e.getSuppressed().length, "rollback succeeded");
@@ -375,7 +375,7 @@ class PodNetworkTest {
     PodNetwork first = PodNetwork.attach(podNetns);
     assertEquals(1, first.endpoints().size());
     var e = assertThrows(NetworkException.class, () -> PodNetwork.attach(podNetns));
-    assertEquals(NetworkException.Kind.BUSY, e.kind());
+    assertEquals(NetworkException.Reason.BUSY, e.reason());
     assertTrue(
         e.getMessage().startsWith("tap0_kata already exists in " + podNetns), e.getMessage());
     // The refused attach changed nothing: the first one's redirects are intact.
@@ -393,11 +393,11 @@ class PodNetworkTest {
   void missingNamespaceIsReportedAndDetachOfAGoneNamespaceIsANoOp() throws Exception {
     Path gone = Path.of("/var/run/netns/kpn-missing-" + suffix);
     var e = assertThrows(NetworkException.class, () -> PodNetwork.scan(gone));
-    assertEquals(NetworkException.Kind.NETNS_UNAVAILABLE, e.kind());
+    assertEquals(NetworkException.Reason.NETNS_UNAVAILABLE, e.reason());
     assertEquals("network namespace " + gone + " does not exist", e.getMessage());
     Path notNs = Files.writeString(tmp.resolve("not-a-netns"), "");
     e = assertThrows(NetworkException.class, () -> PodNetwork.scan(notNs));
-    assertEquals(NetworkException.Kind.NETNS_UNAVAILABLE, e.kind());
+    assertEquals(NetworkException.Reason.NETNS_UNAVAILABLE, e.reason());
     assertTrue(
         e.getMessage().startsWith("cannot enter network namespace " + notNs), e.getMessage());
     PodNetwork.detachAll(notNs); // a path that outlived its namespace: nothing to remove

@@ -1,6 +1,8 @@
 package dev.kataoperator.shim.containerd;
 
 import com.google.protobuf.Empty;
+import com.google.protobuf.Message;
+import com.google.protobuf.TextFormat;
 import com.google.protobuf.Timestamp;
 import dev.kataoperator.shim.containerd.api.events.TaskCreate;
 import dev.kataoperator.shim.containerd.api.events.TaskDelete;
@@ -63,8 +65,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *
  * <p>Errors reach containerd as ttrpc statuses: unknown container or exec NOT_FOUND, a second
  * create or exec with the same id ALREADY_EXISTS, a start of a started process or a delete of a
- * running one FAILED_PRECONDITION, empty ids INVALID_ARGUMENT, Checkpoint UNIMPLEMENTED; backend
- * exceptions go through {@link TtrpcException#from}.
+ * running one FAILED_PRECONDITION, empty ids INVALID_ARGUMENT, Checkpoint UNIMPLEMENTED; every
+ * other failure goes through {@link Errors#toStatus}.
  */
 public final class TaskService {
   private static final System.Logger LOG = System.getLogger(TaskService.class.getName());
@@ -128,23 +130,84 @@ public final class TaskService {
   public void register(TtrpcServer server) {
     for (String svc : new String[] {SERVICE_V2, SERVICE_V3}) {
       server
-          .register(svc, "Create", CreateTaskRequest.parser(), (r, c) -> create(r))
-          .register(svc, "Start", StartRequest.parser(), (r, c) -> start(r))
-          .register(svc, "Delete", DeleteRequest.parser(), (r, c) -> delete(r))
-          .register(svc, "Exec", ExecProcessRequest.parser(), (r, c) -> exec(r))
-          .register(svc, "State", StateRequest.parser(), (r, c) -> state(r))
-          .register(svc, "Wait", WaitRequest.parser(), (r, c) -> await(r))
-          .register(svc, "Kill", KillRequest.parser(), (r, c) -> kill(r))
-          .register(svc, "Pids", PidsRequest.parser(), (r, c) -> pids(r))
-          .register(svc, "Pause", PauseRequest.parser(), (r, c) -> pause(r))
-          .register(svc, "Resume", ResumeRequest.parser(), (r, c) -> resume(r))
-          .register(svc, "Checkpoint", CheckpointTaskRequest.parser(), (r, c) -> checkpoint(r))
-          .register(svc, "ResizePty", ResizePtyRequest.parser(), (r, c) -> resizePty(r))
-          .register(svc, "CloseIO", CloseIORequest.parser(), (r, c) -> closeIo(r))
-          .register(svc, "Update", UpdateTaskRequest.parser(), (r, c) -> update(r))
-          .register(svc, "Stats", StatsRequest.parser(), (r, c) -> stats(r))
-          .register(svc, "Connect", ConnectRequest.parser(), (r, c) -> connect(r))
-          .register(svc, "Shutdown", ShutdownRequest.parser(), (r, c) -> shutdown(r));
+          .register(
+              svc,
+              "Create",
+              CreateTaskRequest.parser(),
+              (r, c) -> mapped("Create", r, () -> create(r)))
+          .register(
+              svc, "Start", StartRequest.parser(), (r, c) -> mapped("Start", r, () -> start(r)))
+          .register(
+              svc, "Delete", DeleteRequest.parser(), (r, c) -> mapped("Delete", r, () -> delete(r)))
+          .register(
+              svc, "Exec", ExecProcessRequest.parser(), (r, c) -> mapped("Exec", r, () -> exec(r)))
+          .register(
+              svc, "State", StateRequest.parser(), (r, c) -> mapped("State", r, () -> state(r)))
+          .register(svc, "Wait", WaitRequest.parser(), (r, c) -> mapped("Wait", r, () -> await(r)))
+          .register(svc, "Kill", KillRequest.parser(), (r, c) -> mapped("Kill", r, () -> kill(r)))
+          .register(svc, "Pids", PidsRequest.parser(), (r, c) -> mapped("Pids", r, () -> pids(r)))
+          .register(
+              svc, "Pause", PauseRequest.parser(), (r, c) -> mapped("Pause", r, () -> pause(r)))
+          .register(
+              svc, "Resume", ResumeRequest.parser(), (r, c) -> mapped("Resume", r, () -> resume(r)))
+          .register(
+              svc,
+              "Checkpoint",
+              CheckpointTaskRequest.parser(),
+              (r, c) -> mapped("Checkpoint", r, () -> checkpoint(r)))
+          .register(
+              svc,
+              "ResizePty",
+              ResizePtyRequest.parser(),
+              (r, c) -> mapped("ResizePty", r, () -> resizePty(r)))
+          .register(
+              svc,
+              "CloseIO",
+              CloseIORequest.parser(),
+              (r, c) -> mapped("CloseIO", r, () -> closeIo(r)))
+          .register(
+              svc,
+              "Update",
+              UpdateTaskRequest.parser(),
+              (r, c) -> mapped("Update", r, () -> update(r)))
+          .register(
+              svc, "Stats", StatsRequest.parser(), (r, c) -> mapped("Stats", r, () -> stats(r)))
+          .register(
+              svc,
+              "Connect",
+              ConnectRequest.parser(),
+              (r, c) -> mapped("Connect", r, () -> connect(r)))
+          .register(
+              svc,
+              "Shutdown",
+              ShutdownRequest.parser(),
+              (r, c) -> mapped("Shutdown", r, () -> shutdown(r)));
+    }
+  }
+
+  /** A handler body; may fail with anything. */
+  @FunctionalInterface
+  private interface Body<R> {
+    R run() throws Exception;
+  }
+
+  /**
+   * Runs a handler and maps its failure to containerd's status (in {@link Errors}); a failure that
+   * says nothing about the request (UNKNOWN, INTERNAL) is a shim bug or a host problem and is
+   * logged at WARNING with the request, since containerd only shows the message.
+   */
+  private static <R> R mapped(String method, Message request, Body<R> body) {
+    try {
+      return body.run();
+    } catch (Exception | LinkageError | AssertionError e) {
+      TtrpcException status = Errors.toStatus(e);
+      if (Errors.unexpected(status)) {
+        LOG.log(
+            Level.WARNING,
+            () -> method + " " + TextFormat.shortDebugString(request) + " failed: " + status,
+            e);
+      }
+      throw status;
     }
   }
 
@@ -343,7 +406,7 @@ public final class TaskService {
     try {
       exit = p.exit.get();
     } catch (ExecutionException e) {
-      throw TtrpcException.from(e);
+      throw Errors.toStatus(e);
     }
     return WaitResponse.newBuilder()
         .setExitStatus(exit.status())

@@ -9,7 +9,7 @@ import java.util.Locale;
 
 /**
  * Parses the JSON that iproute2 ({@code ip -j}, {@code tc -j}) prints. Unknown fields are ignored;
- * a missing required field or malformed JSON is a {@link NetworkException.Kind#BAD_OUTPUT}.
+ * a missing required field or malformed JSON is a {@link NetworkException.Reason#BAD_OUTPUT}.
  */
 final class IpJson {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -149,12 +149,12 @@ final class IpJson {
       root = JSON.readTree(json);
     } catch (JsonProcessingException e) {
       throw new NetworkException(
-          NetworkException.Kind.BAD_OUTPUT,
+          NetworkException.Reason.BAD_OUTPUT,
           "cannot parse the output of `" + what + "` as JSON: " + e.getOriginalMessage());
     }
     if (!root.isArray()) {
       throw new NetworkException(
-          NetworkException.Kind.BAD_OUTPUT,
+          NetworkException.Reason.BAD_OUTPUT,
           "`" + what + "` printed " + root.getNodeType() + " where a JSON array was expected");
     }
     return root;
@@ -164,7 +164,7 @@ final class IpJson {
     JsonNode v = n.get(field);
     if (v == null || v.isNull()) {
       throw new NetworkException(
-          NetworkException.Kind.BAD_OUTPUT,
+          NetworkException.Reason.BAD_OUTPUT,
           "`" + what + "` printed an entry without \"" + field + "\": " + n);
     }
     return v;

@@ -37,7 +37,7 @@ final class NsenterRunner implements NetnsRunner {
               .start();
     } catch (IOException e) {
       throw new NetworkException(
-          NetworkException.Kind.COMMAND_FAILED,
+          NetworkException.Reason.COMMAND_FAILED,
           "cannot run `nsenter` for `" + shown + "` in " + netns + ": " + e.getMessage(),
           e);
     }
@@ -57,18 +57,18 @@ final class NsenterRunner implements NetnsRunner {
       if (!p.waitFor(TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
         p.destroyForcibly();
         throw new NetworkException(
-            NetworkException.Kind.COMMAND_FAILED,
+            NetworkException.Reason.COMMAND_FAILED,
             "`" + shown + "` in " + netns + " did not finish within " + TIMEOUT.toSeconds() + " s");
       }
       String stderr = err.join().strip();
       if (p.exitValue() != 0) {
         if (stderr.startsWith("nsenter:") && !stderr.contains("failed to execute")) {
           throw new NetworkException(
-              NetworkException.Kind.NETNS_UNAVAILABLE,
+              NetworkException.Reason.NETNS_UNAVAILABLE,
               "cannot enter network namespace " + netns + ": " + stderr);
         }
         throw new NetworkException(
-            NetworkException.Kind.COMMAND_FAILED,
+            NetworkException.Reason.COMMAND_FAILED,
             "`"
                 + shown
                 + "` in "
@@ -83,7 +83,7 @@ final class NsenterRunner implements NetnsRunner {
       p.destroyForcibly();
       Thread.currentThread().interrupt();
       throw new NetworkException(
-          NetworkException.Kind.COMMAND_FAILED, "interrupted while running `" + shown + "`", e);
+          NetworkException.Reason.COMMAND_FAILED, "interrupted while running `" + shown + "`", e);
     }
   }
 

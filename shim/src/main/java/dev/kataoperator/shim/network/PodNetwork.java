@@ -7,7 +7,7 @@ import dev.kataoperator.agent.v1.UpdateRoutesRequest;
 import dev.kataoperator.shim.agent.AgentClient;
 import dev.kataoperator.shim.agent.AgentException;
 import dev.kataoperator.shim.hypervisor.VmConfig;
-import dev.kataoperator.shim.network.NetworkException.Kind;
+import dev.kataoperator.shim.network.NetworkException.Reason;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
@@ -98,7 +98,7 @@ public final class PodNetwork implements AutoCloseable {
     String name = "tap" + position + "_kata";
     if (name.length() > MAX_IFNAME) {
       throw new NetworkException(
-          Kind.UNSUPPORTED_INTERFACE,
+          Reason.UNSUPPORTED_INTERFACE,
           "too many pod interfaces: tap name " + name + " exceeds " + MAX_IFNAME + " characters");
     }
     return name;
@@ -164,7 +164,7 @@ public final class PodNetwork implements AutoCloseable {
       }
       if (!SUPPORTED_KINDS.contains(l.kind())) {
         throw new NetworkException(
-            Kind.UNSUPPORTED_INTERFACE,
+            Reason.UNSUPPORTED_INTERFACE,
             "interface "
                 + l.name()
                 + " in "
@@ -181,7 +181,7 @@ public final class PodNetwork implements AutoCloseable {
       }
       if (!MAC.matcher(l.mac()).matches()) {
         throw new NetworkException(
-            Kind.UNSUPPORTED_INTERFACE,
+            Reason.UNSUPPORTED_INTERFACE,
             "interface "
                 + l.name()
                 + " in "
@@ -193,7 +193,7 @@ public final class PodNetwork implements AutoCloseable {
       String clash = byMac.putIfAbsent(l.mac(), l.name());
       if (clash != null) {
         throw new NetworkException(
-            Kind.UNSUPPORTED_INTERFACE,
+            Reason.UNSUPPORTED_INTERFACE,
             "interfaces "
                 + clash
                 + " and "
@@ -206,7 +206,8 @@ public final class PodNetwork implements AutoCloseable {
       }
       if (l.mtu() < 68) {
         throw new NetworkException(
-            Kind.BAD_OUTPUT, "interface " + l.name() + " in " + netns + " reports MTU " + l.mtu());
+            Reason.BAD_OUTPUT,
+            "interface " + l.name() + " in " + netns + " reports MTU " + l.mtu());
       }
       List<PodRoute> own = routes.stream().filter(r -> r.device().equals(l.name())).toList();
       chosen.add(new PodInterface(l.index(), l.name(), l.kind(), l.mac(), l.mtu(), addrs, own));
@@ -252,7 +253,7 @@ public final class PodNetwork implements AutoCloseable {
     for (Endpoint e : endpoints) {
       if (existing.contains(e.tapName())) {
         throw new NetworkException(
-            Kind.BUSY,
+            Reason.BUSY,
             e.tapName()
                 + " already exists in "
                 + netns
@@ -261,7 +262,7 @@ public final class PodNetwork implements AutoCloseable {
       }
       if (filtered.contains(e.iface().name())) {
         throw new NetworkException(
-            Kind.BUSY,
+            Reason.BUSY,
             e.iface().name()
                 + " in "
                 + netns
@@ -271,7 +272,7 @@ public final class PodNetwork implements AutoCloseable {
       }
       if (!existing.contains(e.iface().name())) {
         throw new NetworkException(
-            Kind.UNSUPPORTED_INTERFACE, e.iface().name() + " is no longer in " + netns);
+            Reason.UNSUPPORTED_INTERFACE, e.iface().name() + " is no longer in " + netns);
       }
     }
     Deque<List<String>> undo = new ArrayDeque<>();
@@ -392,7 +393,7 @@ public final class PodNetwork implements AutoCloseable {
         agent.updateInterface(e.interfaceRequest());
       } catch (AgentException ex) {
         throw new NetworkException(
-            Kind.GUEST_REJECTED,
+            Reason.GUEST_REJECTED,
             "the guest could not configure "
                 + e.iface().name()
                 + " ("
@@ -412,7 +413,7 @@ public final class PodNetwork implements AutoCloseable {
       agent.updateRoutes(routes);
     } catch (AgentException ex) {
       throw new NetworkException(
-          Kind.GUEST_REJECTED,
+          Reason.GUEST_REJECTED,
           "the guest could not add the pod's routes "
               + endpoints.stream().flatMap(e -> e.iface().routes().stream()).toList()
               + ": "
@@ -529,7 +530,7 @@ public final class PodNetwork implements AutoCloseable {
     try {
       return run.run(List.of("ip", "-j", "-d", "link", "show"));
     } catch (NetworkException e) {
-      if (e.kind() != Kind.NETNS_UNAVAILABLE) {
+      if (e.reason() != Reason.NETNS_UNAVAILABLE) {
         throw e;
       }
       // Its path outlived the namespace (unmounted); the devices went with the namespace.
@@ -559,7 +560,7 @@ public final class PodNetwork implements AutoCloseable {
   private static void requireNetns(Path netns) {
     if (!Files.exists(netns)) {
       throw new NetworkException(
-          Kind.NETNS_UNAVAILABLE, "network namespace " + netns + " does not exist");
+          Reason.NETNS_UNAVAILABLE, "network namespace " + netns + " does not exist");
     }
   }
 

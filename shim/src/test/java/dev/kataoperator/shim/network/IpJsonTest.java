@@ -124,11 +124,11 @@ class IpJsonTest {
   @Test
   void malformedOutputIsBadOutput() {
     var e = assertThrows(NetworkException.class, () -> IpJson.links("[{\"ifname\":"));
-    assertEquals(NetworkException.Kind.BAD_OUTPUT, e.kind());
+    assertEquals(NetworkException.Reason.BAD_OUTPUT, e.reason());
     assertTrue(
         e.getMessage().startsWith("cannot parse the output of `ip -j addr`"), e.getMessage());
     e = assertThrows(NetworkException.class, () -> IpJson.links("{\"ifname\":\"eth0\"}"));
-    assertEquals(NetworkException.Kind.BAD_OUTPUT, e.kind());
+    assertEquals(NetworkException.Reason.BAD_OUTPUT, e.reason());
     e = assertThrows(NetworkException.class, () -> IpJson.links("[{\"ifname\":\"eth0\"}]"));
     assertTrue(e.getMessage().contains("without \"ifindex\""), e.getMessage());
   }

@@ -8,7 +8,7 @@ import dev.kataoperator.agent.v1.IpAddress;
 import dev.kataoperator.agent.v1.Route;
 import dev.kataoperator.agent.v1.UpdateInterfaceRequest;
 import dev.kataoperator.shim.hypervisor.VmConfig;
-import dev.kataoperator.shim.network.NetworkException.Kind;
+import dev.kataoperator.shim.network.NetworkException.Reason;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -38,7 +38,7 @@ class PodNetworkTest {
       String cmd = String.join(" ", argv);
       commands.add(cmd);
       if (fails.test(cmd)) {
-        throw new NetworkException(Kind.COMMAND_FAILED, "`" + cmd + "` failed: injected");
+        throw new NetworkException(Reason.COMMAND_FAILED, "`" + cmd + "` failed: injected");
       }
       for (var a : answers.entrySet()) {
         if (cmd.startsWith(a.getKey())) {
@@ -126,7 +126,7 @@ class PodNetworkTest {
             () ->
                 PodNetwork.select(
                     List.of(link(2, "gre1", "gre", "", "10.9.0.1/30")), List.of(), NETNS));
-    assertEquals(Kind.UNSUPPORTED_INTERFACE, e.kind());
+    assertEquals(Reason.UNSUPPORTED_INTERFACE, e.reason());
     assertEquals(
         "interface gre1 in /var/run/netns/cni-test is a gre with addresses [10.9.0.1/30]; only"
             + " [ipvlan, macvlan, veth] interfaces can be connected to the VM",
@@ -145,7 +145,7 @@ class PodNetworkTest {
                         link(3, "eth1", "ipvlan", "02:00:00:00:00:01", "10.0.1.2/24")),
                     List.of(),
                     NETNS));
-    assertEquals(Kind.UNSUPPORTED_INTERFACE, e.kind());
+    assertEquals(Reason.UNSUPPORTED_INTERFACE, e.reason());
     assertTrue(e.getMessage().contains("share MAC 02:00:00:00:00:01"), e.getMessage());
   }
 
@@ -157,7 +157,7 @@ class PodNetworkTest {
     assertEquals(15, PodNetwork.tapName(9_999_999).length());
     assertTrue(PodNetwork.TAP_NAME.matcher(PodNetwork.tapName(42)).matches());
     var e = assertThrows(NetworkException.class, () -> PodNetwork.tapName(10_000_000));
-    assertEquals(Kind.UNSUPPORTED_INTERFACE, e.kind());
+    assertEquals(Reason.UNSUPPORTED_INTERFACE, e.reason());
   }
 
   @Test
@@ -209,7 +209,7 @@ class PodNetworkTest {
     var ifaces = PodNetwork.scan(run, NETNS);
     run.fails = c -> c.startsWith("tc filter add dev tap0_kata");
     var e = assertThrows(NetworkException.class, () -> PodNetwork.attach(run, NETNS, ifaces));
-    assertEquals(Kind.COMMAND_FAILED, e.kind());
+    assertEquals(Reason.COMMAND_FAILED, e.reason());
     var changes = run.changes();
     assertEquals(
         List.of("tc qdisc del dev eth0 handle ffff: ingress", "ip link del dev tap0_kata"),
@@ -233,7 +233,7 @@ class PodNetworkTest {
     run.answer("ip -j -d link show", IpJsonTest.TAP_LINK.replace("tap0_kata", "eth0"))
         .answer("tc -j qdisc show", IpJsonTest.QDISCS);
     var e = assertThrows(NetworkException.class, () -> PodNetwork.attach(run, NETNS, ifaces));
-    assertEquals(Kind.BUSY, e.kind());
+    assertEquals(Reason.BUSY, e.reason());
     assertTrue(e.getMessage().startsWith("eth0 in " + NETNS + " already has an ingress qdisc"));
     assertEquals(List.of(), run.changes(), "nothing touched");
   }
@@ -316,7 +316,7 @@ class PodNetworkTest {
       run.fails = c -> true;
       NetnsRunner gone =
           argv -> {
-            throw new NetworkException(Kind.NETNS_UNAVAILABLE, "cannot enter network namespace");
+            throw new NetworkException(Reason.NETNS_UNAVAILABLE, "cannot enter network namespace");
           };
       PodNetwork.detach(gone, netns, net.endpoints());
       PodNetwork.detachAll(gone, netns);
