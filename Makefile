@@ -16,7 +16,7 @@ PREFIX ?= /opt/kata
 # Image tags follow the Maven project version (the operator's default installer image does too).
 IMAGE_VERSION ?= $(shell bash -c 'source images/lib.sh && project_version')
 
-.PHONY: help setup build guest kernel agent rootfs virtiofsd payload install-payload images operator-image installer-image bench test test-java demo fmt lint clean
+.PHONY: help unit setup build guest kernel agent rootfs virtiofsd payload install-payload images operator-image installer-image bench test test-java demo fmt lint clean
 
 help:
 	@echo "make setup   install build and test dependencies (Debian packages, Go test tools)"
@@ -24,6 +24,7 @@ help:
 	@echo "make build   compile and package the Java modules"
 	@echo "make payload the node payload tree in build/payload; install-payload PREFIX=/opt/kata"
 	@echo "make images  the operator and installer images as OCI archives (operator-image, installer-image)"
+	@echo "make unit    the fast tier: JVM-only tests, no root, VMs or daemons (well under a minute)"
 	@echo "make test    setup, then everything CI runs"
 	@echo "make demo    boot a microVM and run a container in it, end to end"
 
@@ -72,6 +73,11 @@ fmt:
 
 lint:
 	$(MVN) -DskipTests spotless:check compile
+
+# The fast tier: JVM-only tests (no root, apt, containerd, API server or VM). Tiers are JUnit tags:
+# unit, tools (Go-built test tools), apiserver, containerd, vm, cluster, benchmark (docs/testing.md).
+unit:
+	$(MVN) test -Dgroups=unit -Dsurefire.failIfNoSpecifiedTests=false
 
 test-java: guest virtiofsd
 	@KATA_GUEST_DIR=$(GUEST) bash guest/agent/check.sh

@@ -9,8 +9,10 @@ import dev.kataoperator.contract.InstallerContract.RuntimeState;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
+@Tag("unit")
 class InstallerContractTest {
 
   @Test

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.kataoperator.contract.HostVirtualization;
 import dev.kataoperator.shim.config.RuntimeConfig;
-import dev.kataoperator.shim.hypervisor.qemu.QemuHypervisor;
+import dev.kataoperator.shim.sandbox.Hypervisors;
 import dev.kataoperator.shim.sandbox.Sandbox;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -110,7 +110,7 @@ class BenchmarkTest {
                   Sandbox.boot(
                       new Sandbox.Spec(id, tmp.resolve(id), rootfs, false, 0, 0, id),
                       config,
-                      new QemuHypervisor(config.qemuPath(), config.virtiofsd()),
+                      Hypervisors.forConfig(config),
                       HostVirtualization.probe());
               sb.close();
               return null;

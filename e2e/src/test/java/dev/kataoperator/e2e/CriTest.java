@@ -15,6 +15,7 @@ import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -22,6 +23,7 @@ import org.junit.jupiter.api.io.TempDir;
  * Pods through containerd's CRI plugin, driven by crictl as kubelet would: runtime handler
  * kata-qemu, a CNI bridge network, two containers sharing the pod's VM.
  */
+@Tag("vm")
 class CriTest {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final String SUBNET = "10.88.77";

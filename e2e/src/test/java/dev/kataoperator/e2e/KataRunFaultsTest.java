@@ -11,10 +11,12 @@ import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Bad input and faults: one clear line on stderr, a non-zero exit, nothing left behind. */
+@Tag("vm")
 class KataRunFaultsTest {
   @TempDir static Path tmp;
   static Path rootfs;

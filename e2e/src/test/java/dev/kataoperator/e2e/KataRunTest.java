@@ -19,10 +19,12 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** kata-run end to end: real QEMU (TCG here), the real guest kernel, agent and crun. */
+@Tag("vm")
 class KataRunTest {
   @TempDir static Path shared;
   static Path rootfs;

@@ -7,6 +7,7 @@ import dev.kataoperator.contract.PayloadLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -15,6 +16,7 @@ import org.junit.jupiter.api.io.TempDir;
  * containerd that finds the shim in PREFIX/bin with nothing else configured (bundled JRE, QEMU,
  * guest and default config).
  */
+@Tag("vm")
 class PayloadTest {
   @TempDir Path tmp;
 

@@ -10,13 +10,13 @@ import dev.kataoperator.agent.v1.CreateContainerRequest;
 import dev.kataoperator.contract.HostVirtualization;
 import dev.kataoperator.shim.config.RuntimeConfig;
 import dev.kataoperator.shim.hypervisor.VmConfig;
-import dev.kataoperator.shim.hypervisor.qemu.QemuHypervisor;
 import dev.kataoperator.shim.network.IpPrefix;
 import dev.kataoperator.shim.network.NetworkException;
 import dev.kataoperator.shim.network.PodInterface;
 import dev.kataoperator.shim.network.PodNetwork;
 import dev.kataoperator.shim.network.PodRoute;
 import dev.kataoperator.shim.sandbox.GuestProcess;
+import dev.kataoperator.shim.sandbox.Hypervisors;
 import dev.kataoperator.shim.sandbox.Sandbox;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -34,6 +34,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -44,6 +45,7 @@ import org.junit.jupiter.api.io.TempDir;
  * Nothing touches the machine's own network namespace; the addresses are private ones that exist
  * only in these namespaces.
  */
+@Tag("vm")
 class PodNetworkTest {
   private static final String NODE_IP = "10.213.77.1";
   private static final String POD_IP = "10.213.77.2";
@@ -210,7 +212,7 @@ class PodNetworkTest {
                   Optional.of(podNetns),
                   net.nics()),
               config,
-              new QemuHypervisor(config.qemuPath(), config.virtiofsd()),
+              Hypervisors.forConfig(config),
               HostVirtualization.probe());
       long bootMs = ms(t);
       t = System.nanoTime();

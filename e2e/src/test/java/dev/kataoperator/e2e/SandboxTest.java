@@ -10,17 +10,19 @@ import dev.kataoperator.agent.v1.CreateContainerRequest;
 import dev.kataoperator.contract.HostVirtualization;
 import dev.kataoperator.shim.agent.AgentException;
 import dev.kataoperator.shim.config.RuntimeConfig;
-import dev.kataoperator.shim.hypervisor.qemu.QemuHypervisor;
 import dev.kataoperator.shim.sandbox.GuestProcess;
+import dev.kataoperator.shim.sandbox.Hypervisors;
 import dev.kataoperator.shim.sandbox.Sandbox;
 import dev.kataoperator.shim.ttrpc.Code;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The Java VM layer driven directly: boot, agent health, bad requests, clean teardown. */
+@Tag("vm")
 class SandboxTest {
   @TempDir Path tmp;
 
@@ -31,7 +33,7 @@ class SandboxTest {
     return Sandbox.boot(
         new Sandbox.Spec(id, tmp.resolve("run"), rootfs, false, 0, 0, id),
         config,
-        new QemuHypervisor(config.qemuPath(), config.virtiofsd()),
+        Hypervisors.forConfig(config),
         HostVirtualization.probe());
   }
 

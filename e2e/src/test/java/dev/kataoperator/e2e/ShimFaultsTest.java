@@ -20,6 +20,7 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -28,6 +29,7 @@ import org.junit.jupiter.api.io.TempDir;
  * containerd restarted under a running pod, and many pod create/delete cycles through CRI. Every
  * leak check looks for this test's own ids and paths: other tests may run VMs at the same time.
  */
+@Tag("vm")
 class ShimFaultsTest {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final String IMAGE = "docker.io/library/busybox:latest";

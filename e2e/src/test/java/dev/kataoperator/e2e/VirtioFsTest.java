@@ -14,6 +14,7 @@ import java.util.HexFormat;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -22,6 +23,7 @@ import org.junit.jupiter.api.io.TempDir;
  * device) instead of the default virtio-9p. Under TCG, code read over virtio-fs once ran stale
  * translations: every exec after the file's first read died of SIGSEGV (exit 139).
  */
+@Tag("vm")
 class VirtioFsTest {
   @TempDir static Path tmp;
   static Path rootfs;

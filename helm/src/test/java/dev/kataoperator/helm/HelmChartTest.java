@@ -16,12 +16,14 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** helm lint and helm template of helm/kata-operator, with the rendered YAML checked. */
+@Tag("tools")
 class HelmChartTest {
   static final String VERSION = System.getProperty("kata.project.version");
 

@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -21,6 +22,7 @@ import org.junit.jupiter.api.Test;
  * e2e/kube/build-binaries.sh): the CRD, RBAC and Deployment are accepted, and the KataConfig the
  * chart renders passes the CRD's schema and CEL rules. No kubelet: the operator never runs.
  */
+@Tag("apiserver")
 class HelmInstallTest {
   static final String VERSION = System.getProperty("kata.kube.version", "1.35.4");
   static KubeAPIServer server;

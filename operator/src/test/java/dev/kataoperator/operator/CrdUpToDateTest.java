@@ -8,9 +8,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /** crds/ is generated from the Java types; this fails when the checked-in copy is stale. */
+@Tag("unit")
 class CrdUpToDateTest {
 
   @Test

@@ -17,8 +17,10 @@ import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
+@Tag("unit")
 class HostCheckTest {
   static final HostVirtualization HARDWARE = new HostVirtualization(Virtualization.hardware, "vmx");
   static final HostVirtualization NESTED =

@@ -15,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -25,6 +26,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * at the API (OpenAPI schema and CEL rules), with the rule's message. Dry-run creates only, so the
  * operator under test never sees these objects.
  */
+@Tag("apiserver")
 @QuarkusTest
 @WithTestResource(KubeApiServerResource.class)
 class CrdValidationTest {

@@ -51,6 +51,7 @@ import java.util.Optional;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -58,6 +59,7 @@ import org.junit.jupiter.api.Test;
  * There is no kubelet and no controller-manager: the tests play the installer by patching Node
  * labels and annotations exactly as the contract says, and pods stay Pending.
  */
+@Tag("apiserver")
 @QuarkusTest
 @WithTestResource(KubeApiServerResource.class)
 class KataConfigOperatorTest {

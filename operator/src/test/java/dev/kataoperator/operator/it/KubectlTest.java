@@ -16,9 +16,11 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /** What a user sees with kubectl: the printer columns and `kubectl explain`. */
+@Tag("apiserver")
 @QuarkusTest
 @WithTestResource(KubeApiServerResource.class)
 class KubectlTest {

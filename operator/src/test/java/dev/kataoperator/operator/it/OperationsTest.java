@@ -10,9 +10,11 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /** Health and Prometheus endpoints of the running operator. */
+@Tag("apiserver")
 @QuarkusTest
 @WithTestResource(KubeApiServerResource.class)
 class OperationsTest {

@@ -5,8 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import io.fabric8.kubernetes.api.model.Condition;
 import java.time.Instant;
 import java.util.List;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
+@Tag("unit")
 class ConditionsTest {
   static final Instant T0 = Instant.parse("2025-01-01T10:00:00.123Z");
   static final Instant T1 = Instant.parse("2025-01-01T11:00:00Z");

@@ -7,8 +7,10 @@ import dev.kataoperator.operator.api.v1alpha1.KataConfigStatus;
 import dev.kataoperator.operator.api.v1alpha1.NodeStatus;
 import dev.kataoperator.operator.api.v1alpha1.NodeStatus.Phase;
 import java.util.List;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
+@Tag("unit")
 class TransitionsTest {
 
   static KataConfigStatus status(boolean ready, List<String> classes, NodeStatus... nodes) {

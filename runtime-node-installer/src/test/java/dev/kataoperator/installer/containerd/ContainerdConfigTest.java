@@ -16,12 +16,14 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.tomlj.Toml;
 import org.tomlj.TomlParseResult;
 
 /** The file-level behaviour, on a fake host root; ContainerdIT shows containerd agrees. */
+@Tag("unit")
 class ContainerdConfigTest {
   static final ContainerdVersion V1_6 = new ContainerdVersion(1, 6, 20);
   static final ContainerdVersion V1_7 = new ContainerdVersion(1, 7, 27);

@@ -10,9 +10,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+@Tag("unit")
 class ContainerdInstallationTest {
   static final Path DEBIAN = Path.of("/usr/bin/containerd");
   static final Path V2 = Path.of("/opt/kata-dev-tools/bin/containerd");

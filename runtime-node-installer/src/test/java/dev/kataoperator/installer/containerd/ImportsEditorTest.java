@@ -8,12 +8,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.kataoperator.installer.containerd.ContainerdConfigException.Kind;
 import java.util.List;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.tomlj.Toml;
 
+@Tag("unit")
 class ImportsEditorTest {
   static final String E = "/etc/containerd/kata-operator.toml";
   static final String Q = "\"" + E + "\"";

@@ -10,6 +10,7 @@ import dev.kataoperator.installer.containerd.Daemon.Release;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -20,6 +21,7 @@ import org.junit.jupiter.params.provider.EnumSource;
  * on a private config, root, state and socket under a temp dir, and crictl asks its CRI plugin
  * which runtime handlers it has.
  */
+@Tag("containerd")
 class RealContainerdTest {
   static final List<RuntimeHandler> KATA = List.of(RuntimeHandler.kata("kata-qemu"));
 

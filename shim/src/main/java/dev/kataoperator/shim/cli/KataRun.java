@@ -8,8 +8,8 @@ import dev.kataoperator.shim.agent.AgentException;
 import dev.kataoperator.shim.config.ConfigException;
 import dev.kataoperator.shim.config.RuntimeConfig;
 import dev.kataoperator.shim.hypervisor.HypervisorException;
-import dev.kataoperator.shim.hypervisor.qemu.QemuHypervisor;
 import dev.kataoperator.shim.sandbox.GuestProcess;
+import dev.kataoperator.shim.sandbox.Hypervisors;
 import dev.kataoperator.shim.sandbox.RunDirs;
 import dev.kataoperator.shim.sandbox.Sandbox;
 import dev.kataoperator.shim.sandbox.SandboxException;
@@ -108,7 +108,7 @@ public final class KataRun {
                 Sandbox.boot(
                     new Sandbox.Spec(id, runDir, rootfs, o.readOnly(), o.memoryMiB(), o.cpus(), id),
                     config,
-                    new QemuHypervisor(config.qemuPath(), config.virtiofsd()),
+                    Hypervisors.forConfig(config),
                     HostVirtualization.probe()));
     return runContainer(sandbox, o, id);
   }

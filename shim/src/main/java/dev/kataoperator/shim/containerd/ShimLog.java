@@ -15,10 +15,11 @@ import java.util.logging.LogRecord;
 import java.util.logging.Logger;
 
 /**
- * The shim server's log: java.util.logging records written to the {@code log} FIFO containerd
- * creates in the bundle (containerd copies it into its own log, as for its Go shims). The FIFO is
- * opened on a background thread (it blocks until containerd reads it); records before that, or when
- * there is no FIFO, go nowhere.
+ * The shim server's log. The shim logs through {@link System.Logger} everywhere; this configures
+ * its backend (java.util.logging, the JDK's default) to write logrus-style lines to the {@code log}
+ * FIFO containerd creates in the bundle (containerd copies it into its own log, as for its Go
+ * shims). The FIFO is opened on a background thread (it blocks until containerd reads it); records
+ * before that, or when there is no FIFO, go nowhere.
  */
 public final class ShimLog {
   private ShimLog() {}
@@ -46,6 +47,21 @@ public final class ShimLog {
     }
   }
 
+  /** containerd parses its shims' lines as logrus entries: its level names, not JUL's. */
+  static String logrusLevel(Level level) {
+    int v = level.intValue();
+    if (v >= Level.SEVERE.intValue()) {
+      return "error";
+    }
+    if (v >= Level.WARNING.intValue()) {
+      return "warning";
+    }
+    if (v >= Level.INFO.intValue()) {
+      return "info";
+    }
+    return v >= Level.FINE.intValue() ? "debug" : "trace";
+  }
+
   private static final class FifoHandler extends Handler {
     volatile OutputStream out;
 
@@ -59,7 +75,7 @@ public final class ShimLog {
                       .append("time=\"")
                       .append(Instant.ofEpochMilli(r.getMillis()))
                       .append("\" level=")
-                      .append(r.getLevel().getName().toLowerCase(java.util.Locale.ROOT))
+                      .append(logrusLevel(r.getLevel()))
                       .append(" msg=\"")
                       .append(formatMessage(r).replace("\"", "\\\""))
                       .append("\" runtime=io.containerd.kata-qemu.v2");

@@ -6,6 +6,7 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import dev.kataoperator.shim.containerd.api.bootstrap.BootstrapParams;
 import dev.kataoperator.shim.containerd.api.bootstrap.BootstrapResult;
 import dev.kataoperator.shim.containerd.api.task.DeleteResponse;
+import dev.kataoperator.shim.host.Native;
 import dev.kataoperator.shim.ttrpc.TtrpcServer;
 import java.io.IOException;
 import java.io.InputStream;

@@ -2,6 +2,7 @@ package dev.kataoperator.shim.containerd;
 
 import com.google.protobuf.Any;
 import dev.kataoperator.shim.containerd.api.types.Mount;
+import dev.kataoperator.shim.containerd.io.ProcessIo;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.List;
@@ -11,18 +12,16 @@ import java.util.function.Consumer;
 
 /**
  * What the containerd task service needs from the sandbox layer: one instance per shim (per pod),
- * serving every container of the pod. The task service ({@link TaskService}) does the containerd
- * bookkeeping: it checks ids (NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION), opens stdio, keeps
- * process state for State/Wait/Connect, and publishes every event, in order. The backend only acts.
+ * serving every container of the pod. The task service ({@link TaskService}) keeps the process
+ * table and does the containerd bookkeeping: it checks ids (NOT_FOUND, ALREADY_EXISTS,
+ * FAILED_PRECONDITION), opens stdio, keeps process state for State/Wait/Connect, and publishes
+ * every event, in order. The backend only acts, on the handles it returned.
  *
- * <p>Identity: a container's init process has execId {@code ""}; an exec has the id containerd
- * chose. Exit status: exit code, or 128+N when killed by signal N.
+ * <p>Exit status: exit code, or 128+N when killed by signal N.
  *
- * <p>Errors: throw {@link dev.kataoperator.shim.ttrpc.TtrpcException} with a code to choose the
- * status containerd sees; other exceptions are mapped by {@link
- * dev.kataoperator.shim.ttrpc.TtrpcException#from} (e.g. IllegalArgumentException becomes
- * INVALID_ARGUMENT, anything unknown UNKNOWN with its message). Methods may be called concurrently
- * for different containers and processes.
+ * <p>Errors: throw the package's {@link dev.kataoperator.shim.errors.ShimException} with the {@link
+ * dev.kataoperator.shim.errors.ShimException.Kind} that says what went wrong; {@link Errors} maps
+ * every failure to the status containerd sees. Handles may be called concurrently.
  */
 public interface TaskBackend {
 
@@ -47,61 +46,9 @@ public interface TaskBackend {
 
   /**
    * Creates a container; the pod's first one (the sandbox/pause container, whose id is the shim's
-   * grouping id) boots the VM. Returns the pid containerd shows for the init process (a guest pid,
-   * or any stable positive number).
+   * grouping id) boots the VM.
    */
-  int create(CreateRequest request) throws Exception;
-
-  /** Starts the init process (execId "") or an exec; returns its pid. */
-  int start(String containerId, String execId) throws Exception;
-
-  /**
-   * Registers an exec process (started later by {@link #start}).
-   *
-   * @param processSpec the OCI process spec, as containerd sends it (type_url
-   *     "types.containerd.io/opencontainers/runtime-spec/1/Process", JSON in value)
-   */
-  void exec(String containerId, String execId, ProcessIo io, Any processSpec) throws Exception;
-
-  /**
-   * Blocks until the process exits and returns how. Called once per started process by the task
-   * service; may return immediately for a process that already exited.
-   */
-  Exit await(String containerId, String execId) throws Exception;
-
-  /** Signals the process; {@code all}: every process in the container. */
-  void kill(String containerId, String execId, int signal, boolean all) throws Exception;
-
-  /**
-   * Releases the process (for init: the whole container). Called for exited processes and for
-   * created-but-never-started ones. Returns its exit (for a never-started one: status 0 or the
-   * backend's choice, exitedAt now).
-   */
-  Exit delete(String containerId, String execId) throws Exception;
-
-  /** Resizes the process's terminal. */
-  void resizePty(String containerId, String execId, int width, int height) throws Exception;
-
-  /**
-   * containerd closed the process's stdin: once the backend has delivered what it read from {@link
-   * ProcessIo#stdin()} (which now ends), it closes the guest process's stdin.
-   */
-  void closeStdin(String containerId, String execId) throws Exception;
-
-  /** Pids of the container's processes, beyond the init and exec pids the task service knows. */
-  default List<Integer> pids(String containerId) throws Exception {
-    return List.of();
-  }
-
-  /** Container metrics, e.g. an io.containerd.cgroups.v1.Metrics in an Any. */
-  Any stats(String containerId) throws Exception;
-
-  /** Updates resources (an OCI LinuxResources in an Any, JSON) and annotations. */
-  void update(String containerId, Any resources, Map<String, String> annotations) throws Exception;
-
-  void pause(String containerId) throws Exception;
-
-  void resume(String containerId) throws Exception;
+  Container create(CreateRequest request) throws Exception;
 
   /**
    * The shim is about to exit: no container is left (or containerd said "now"). Tear the VM down.
@@ -111,4 +58,67 @@ public interface TaskBackend {
 
   /** Subscribes the task service to OOM kills (container id); it publishes TaskOOM for each. */
   default void onOom(Consumer<String> listener) {}
+
+  /** A created container: its init process and what acts on the container as a whole. */
+  interface Container {
+    /** The init process (not started yet). */
+    Process init();
+
+    /**
+     * Registers an exec process (started later by {@link Process#start}).
+     *
+     * @param processSpec the OCI process spec, as containerd sends it (type_url
+     *     "types.containerd.io/opencontainers/runtime-spec/1/Process", JSON in value)
+     */
+    Process exec(String execId, ProcessIo io, Any processSpec) throws Exception;
+
+    /** Pids of the container's processes, beyond the init and exec pids the service knows. */
+    default List<Integer> pids() throws Exception {
+      return List.of();
+    }
+
+    /** Container metrics, e.g. an io.containerd.cgroups.v2.Metrics in an Any. */
+    Any stats() throws Exception;
+
+    /** Updates resources (an OCI LinuxResources in an Any, JSON) and annotations. */
+    void update(Any resources, Map<String, String> annotations) throws Exception;
+
+    void pause() throws Exception;
+
+    void resume() throws Exception;
+  }
+
+  /** A container's init process or an exec. */
+  interface Process {
+    /** The pid containerd shows (known from creation on). */
+    int pid();
+
+    /** Starts the process; returns its pid. */
+    int start() throws Exception;
+
+    /**
+     * Blocks until the process exits and returns how. Called once per started process by the task
+     * service, after its output is closed; may return immediately for one that already exited.
+     */
+    Exit await() throws Exception;
+
+    /** Signals the process; {@code all}: every process in the container. */
+    void kill(int signal, boolean all) throws Exception;
+
+    /**
+     * Releases the process (for init: the whole container). Called for exited processes and for
+     * created-but-never-started ones. Returns its exit (for a never-started one: status 0 or the
+     * backend's choice, exitedAt now).
+     */
+    Exit delete() throws Exception;
+
+    /** Resizes the process's terminal. */
+    void resizePty(int width, int height) throws Exception;
+
+    /**
+     * containerd closed the process's stdin: once the backend has delivered what it read from
+     * {@link ProcessIo#stdin()} (which now ends), it closes the guest process's stdin.
+     */
+    void closeStdin() throws Exception;
+  }
 }

@@ -41,6 +41,7 @@ import dev.kataoperator.shim.containerd.api.task.WaitRequest;
 import dev.kataoperator.shim.containerd.api.task.WaitResponse;
 import dev.kataoperator.shim.containerd.api.types.task.ProcessInfo;
 import dev.kataoperator.shim.containerd.api.types.task.Status;
+import dev.kataoperator.shim.containerd.io.ProcessIo;
 import dev.kataoperator.shim.ttrpc.Code;
 import dev.kataoperator.shim.ttrpc.TtrpcException;
 import dev.kataoperator.shim.ttrpc.TtrpcServer;
@@ -84,6 +85,10 @@ public final class TaskService {
     final String containerId;
     final String execId;
     final ProcessIo io;
+
+    /** The backend's handle; null only while Create or Exec is in progress. */
+    volatile TaskBackend.Process handle;
+
     volatile int pid;
     volatile boolean started;
     final CompletableFuture<TaskBackend.Exit> exit = new CompletableFuture<>();
@@ -104,6 +109,7 @@ public final class TaskService {
     final Path bundle;
     final Proc init;
     final Map<String, Proc> execs = new ConcurrentHashMap<>();
+    volatile TaskBackend.Container handle;
     volatile boolean paused;
 
     Container(String id, Path bundle, Proc init) {
@@ -233,7 +239,7 @@ public final class TaskService {
       io = ProcessIo.open(r.getId(), namespace, stdio);
       Container withIo = new Container(r.getId(), c.bundle, new Proc(r.getId(), "", io));
       containers.put(r.getId(), withIo);
-      int pid =
+      TaskBackend.Container created =
           backend.create(
               new TaskBackend.CreateRequest(
                   r.getId(),
@@ -242,6 +248,9 @@ public final class TaskService {
                   io,
                   r.hasOptions() ? Optional.of(r.getOptions()) : Optional.empty(),
                   r.getCheckpoint()));
+      withIo.handle = created;
+      withIo.init.handle = created.init();
+      int pid = created.init().pid();
       withIo.init.pid = pid;
       events.publish(
           TaskCreate.newBuilder()
@@ -273,7 +282,7 @@ public final class TaskService {
       if (p.started) {
         throw TtrpcException.failedPrecondition("process %s already started", describe(p));
       }
-      p.pid = backend.start(p.containerId, p.execId);
+      p.pid = p.handle.start();
       p.started = true;
     }
     if (p.execId.isEmpty()) {
@@ -294,7 +303,7 @@ public final class TaskService {
   private void awaitExit(Proc p) {
     TaskBackend.Exit exit;
     try {
-      exit = backend.await(p.containerId, p.execId);
+      exit = p.handle.await();
     } catch (Exception e) {
       LOG.log(Level.WARNING, "waiting for " + describe(p) + " failed; reporting it as exited", e);
       exit = new TaskBackend.Exit(p.pid, 255, Instant.now());
@@ -315,7 +324,7 @@ public final class TaskService {
     if (p.started && !p.exited()) {
       throw TtrpcException.failedPrecondition("cannot delete running process %s", describe(p));
     }
-    TaskBackend.Exit exit = backend.delete(p.containerId, p.execId);
+    TaskBackend.Exit exit = p.handle.delete();
     if (p.exited()) {
       exit = p.exit.getNow(exit);
     }
@@ -359,8 +368,9 @@ public final class TaskService {
     try {
       io = ProcessIo.open(r.getId(), namespace, stdio);
       Proc p = new Proc(r.getId(), r.getExecId(), io);
+      p.handle = c.handle.exec(r.getExecId(), io, r.getSpec());
+      p.pid = p.handle.pid();
       c.execs.put(r.getExecId(), p);
-      backend.exec(r.getId(), r.getExecId(), io, r.getSpec());
     } catch (Exception | Error e) {
       c.execs.remove(r.getExecId());
       if (io != null) {
@@ -419,7 +429,7 @@ public final class TaskService {
     if (p.exited()) {
       throw TtrpcException.notFound("process %s already finished", describe(p));
     }
-    backend.kill(p.containerId, p.execId, r.getSignal(), r.getAll());
+    p.handle.kill(r.getSignal(), r.getAll());
     return Empty.getDefaultInstance();
   }
 
@@ -434,7 +444,7 @@ public final class TaskService {
     if (c.init.started && !c.init.exited()) {
       pids.add(c.init.pid);
     }
-    pids.addAll(backend.pids(r.getId()));
+    pids.addAll(c.handle.pids());
     PidsResponse.Builder b = PidsResponse.newBuilder();
     pids.forEach(pid -> b.addProcesses(ProcessInfo.newBuilder().setPid(pid)));
     return b.build();
@@ -442,7 +452,7 @@ public final class TaskService {
 
   Empty pause(PauseRequest r) throws Exception {
     Container c = container(r.getId());
-    backend.pause(r.getId());
+    c.handle.pause();
     c.paused = true;
     events.publish(TaskPaused.newBuilder().setContainerId(r.getId()).build());
     return Empty.getDefaultInstance();
@@ -450,7 +460,7 @@ public final class TaskService {
 
   Empty resume(ResumeRequest r) throws Exception {
     Container c = container(r.getId());
-    backend.resume(r.getId());
+    c.handle.resume();
     c.paused = false;
     events.publish(TaskResumed.newBuilder().setContainerId(r.getId()).build());
     return Empty.getDefaultInstance();
@@ -462,7 +472,7 @@ public final class TaskService {
 
   Empty resizePty(ResizePtyRequest r) throws Exception {
     Proc p = proc(r.getId(), r.getExecId());
-    backend.resizePty(p.containerId, p.execId, r.getWidth(), r.getHeight());
+    p.handle.resizePty(r.getWidth(), r.getHeight());
     return Empty.getDefaultInstance();
   }
 
@@ -470,20 +480,18 @@ public final class TaskService {
     Proc p = proc(r.getId(), r.getExecId());
     if (r.getStdin()) {
       p.io.closeStdin();
-      backend.closeStdin(p.containerId, p.execId);
+      p.handle.closeStdin();
     }
     return Empty.getDefaultInstance();
   }
 
   Empty update(UpdateTaskRequest r) throws Exception {
-    container(r.getId());
-    backend.update(r.getId(), r.getResources(), r.getAnnotationsMap());
+    container(r.getId()).handle.update(r.getResources(), r.getAnnotationsMap());
     return Empty.getDefaultInstance();
   }
 
   StatsResponse stats(StatsRequest r) throws Exception {
-    container(r.getId());
-    return StatsResponse.newBuilder().setStats(backend.stats(r.getId())).build();
+    return StatsResponse.newBuilder().setStats(container(r.getId()).handle.stats()).build();
   }
 
   ConnectResponse connect(ConnectRequest r) {
@@ -515,6 +523,9 @@ public final class TaskService {
     if (c == null) {
       throw TtrpcException.notFound("container %s", id);
     }
+    if (c.handle == null) {
+      throw TtrpcException.failedPrecondition("container %s is still being created", id);
+    }
     return c;
   }
 
@@ -526,6 +537,9 @@ public final class TaskService {
     Proc p = c.execs.get(execId);
     if (p == null) {
       throw TtrpcException.notFound("exec %s in container %s", execId, id);
+    }
+    if (p.handle == null) {
+      throw TtrpcException.failedPrecondition("exec %s is still being added", execId);
     }
     return p;
   }

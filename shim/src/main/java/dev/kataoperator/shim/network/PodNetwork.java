@@ -8,6 +8,7 @@ import dev.kataoperator.shim.agent.AgentClient;
 import dev.kataoperator.shim.agent.AgentException;
 import dev.kataoperator.shim.hypervisor.VmConfig;
 import dev.kataoperator.shim.network.NetworkException.Reason;
+import java.lang.System.Logger.Level;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
@@ -19,7 +20,6 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.logging.Logger;
 import java.util.regex.Pattern;
 
 /**
@@ -39,7 +39,7 @@ import java.util.regex.Pattern;
  * without this object (e.g. after a shim crash).
  */
 public final class PodNetwork implements AutoCloseable {
-  private static final Logger LOG = Logger.getLogger(PodNetwork.class.getName());
+  private static final System.Logger LOG = System.getLogger(PodNetwork.class.getName());
 
   /** Link kinds whose traffic a tc redirect can carry to a tap. */
   static final Set<String> SUPPORTED_KINDS = Set.of("veth", "macvlan", "ipvlan");
@@ -159,7 +159,8 @@ public final class PodNetwork implements AutoCloseable {
               .toList();
       if (addrs.isEmpty()) {
         // Unconfigured: base tunnel devices (sit0, tunl0), or something not meant for the pod.
-        LOG.fine(() -> "pod network " + netns + ": skipping " + l.name() + " (no address)");
+        LOG.log(
+            Level.DEBUG, () -> "pod network " + netns + ": skipping " + l.name() + " (no address)");
         continue;
       }
       if (!SUPPORTED_KINDS.contains(l.kind())) {
@@ -291,7 +292,8 @@ public final class PodNetwork implements AutoCloseable {
       }
       throw failure;
     }
-    LOG.info(
+    LOG.log(
+        Level.INFO,
         () ->
             "pod network "
                 + netns
@@ -534,7 +536,9 @@ public final class PodNetwork implements AutoCloseable {
         throw e;
       }
       // Its path outlived the namespace (unmounted); the devices went with the namespace.
-      LOG.fine(() -> "pod network " + netns + ": nothing to detach (" + e.getMessage() + ")");
+      LOG.log(
+          Level.DEBUG,
+          () -> "pod network " + netns + ": nothing to detach (" + e.getMessage() + ")");
       return null;
     }
   }

@@ -20,6 +20,6 @@ public final class KataShim implements ShimHooks {
 
   @Override
   public void cleanup(ShimContext context) {
-    PodBackend.cleanup(context);
+    Pod.cleanup(context);
   }
 }

@@ -1,13 +1,14 @@
 package dev.kataoperator.shim.pod;
 
 import java.io.IOException;
+import java.lang.System.Logger.Level;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
-import java.util.logging.Logger;
 
 /**
  * The pod's cgroup (the sandbox spec's {@code linux.cgroupsPath}, under kubelet's pod cgroup), so
@@ -16,7 +17,7 @@ import java.util.logging.Logger;
  * left to systemd and reported once.
  */
 final class PodCgroup {
-  private static final Logger LOG = Logger.getLogger(PodCgroup.class.getName());
+  private static final System.Logger LOG = System.getLogger(PodCgroup.class.getName());
   // v1 controllers that need no setup before a task joins (cpuset would need cpus/mems copied).
   private static final Set<String> V1_CONTROLLERS =
       Set.of("cpu", "cpuacct", "memory", "pids", "blkio");
@@ -27,13 +28,18 @@ final class PodCgroup {
     this.created = created;
   }
 
-  /** Moves {@code pids} into the pod's cgroup, creating it in every hierarchy it is missing. */
-  static Optional<PodCgroup> join(String cgroupsPath, List<Long> pids) {
+  /**
+   * Moves {@code pids} into the pod's cgroup, creating it in every hierarchy it is missing. Each
+   * directory about to be created is first appended to {@code record} (in the pod's run directory),
+   * so that the cleanup after a killed shim ({@link #removeRecorded}) can remove it too.
+   */
+  static Optional<PodCgroup> join(String cgroupsPath, List<Long> pids, Path record) {
     if (cgroupsPath.isEmpty()) {
       return Optional.empty();
     }
     if (cgroupsPath.contains(":")) {
-      LOG.info(
+      LOG.log(
+          Level.INFO,
           "cgroup " + cgroupsPath + " uses the systemd driver; the VM stays in the shim's cgroup");
       return Optional.empty();
     }
@@ -49,13 +55,20 @@ final class PodCgroup {
         for (Path d = dir; !d.equals(root) && !Files.isDirectory(d); d = d.getParent()) {
           missing.addFirst(d);
         }
+        if (!missing.isEmpty()) {
+          Files.write(
+              record,
+              missing.stream().map(Path::toString).toList(),
+              StandardOpenOption.CREATE,
+              StandardOpenOption.APPEND);
+        }
         Files.createDirectories(dir);
         created.addAll(missing);
         for (long pid : pids) {
           Files.writeString(dir.resolve("cgroup.procs"), Long.toString(pid));
         }
       } catch (IOException e) {
-        LOG.warning("cannot put the VM into " + dir + ": " + e.getMessage());
+        LOG.log(Level.WARNING, "cannot put the VM into " + dir + ": " + e.getMessage());
       }
     }
     return Optional.of(new PodCgroup(created));
@@ -67,7 +80,35 @@ final class PodCgroup {
       try {
         Files.deleteIfExists(dir);
       } catch (IOException e) {
-        LOG.warning("cannot remove cgroup " + dir + ": " + e.getMessage());
+        LOG.log(Level.WARNING, "cannot remove cgroup " + dir + ": " + e.getMessage());
+      }
+    }
+  }
+
+  /**
+   * Removes the cgroups a shim recorded as created (innermost first), once its VM is gone: the
+   * cleanup after a shim that was killed before it could remove them. Only directories below a
+   * cgroup hierarchy are touched; one that still has tasks or children stays (rmdir refuses).
+   */
+  static void removeRecorded(Path record) {
+    List<String> lines;
+    try {
+      lines = Files.readAllLines(record);
+    } catch (IOException e) {
+      return; // nothing recorded
+    }
+    List<Path> roots = hierarchies();
+    for (String line : lines.reversed()) {
+      Path dir = Path.of(line).normalize();
+      if (line.contains("..")
+          || roots.stream().noneMatch(r -> dir.startsWith(r) && !dir.equals(r))) {
+        LOG.log(Level.WARNING, "not removing " + line + ": not a cgroup below a hierarchy");
+        continue;
+      }
+      try {
+        Files.deleteIfExists(dir);
+      } catch (IOException e) {
+        LOG.log(Level.WARNING, "cannot remove cgroup " + dir + ": " + e.getMessage());
       }
     }
   }

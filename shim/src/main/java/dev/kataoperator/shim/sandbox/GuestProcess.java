@@ -6,15 +6,15 @@ import dev.kataoperator.shim.agent.AgentException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.lang.System.Logger.Level;
 import java.util.function.BiFunction;
-import java.util.logging.Logger;
 
 /**
  * A process in the guest (a container's init or an exec) and the pumps that move its stdio between
  * host streams and the agent.
  */
 public final class GuestProcess {
-  private static final Logger LOG = Logger.getLogger(GuestProcess.class.getName());
+  private static final System.Logger LOG = System.getLogger(GuestProcess.class.getName());
   private static final int CHUNK = 64 * 1024;
 
   private final AgentClient agent;
@@ -75,7 +75,8 @@ public final class GuestProcess {
                     // Keep draining the guest either way, so the process never blocks on a
                     // full pipe; this chunk is lost.
                     if (!failing) {
-                      LOG.warning(
+                      LOG.log(
+                          Level.WARNING,
                           containerId
                               + "/"
                               + execId

@@ -15,20 +15,20 @@ import dev.kataoperator.shim.hypervisor.VmConfig;
 import dev.kataoperator.shim.hypervisor.VmConfig.ShareKind;
 import dev.kataoperator.shim.hypervisor.VmConfig.SharedDir;
 import java.io.IOException;
+import java.lang.System.Logger.Level;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import java.util.logging.Logger;
 
 /**
  * A pod sandbox: one VM and the agent inside it. Booting either yields a sandbox whose agent
  * answered, or throws and leaves nothing behind (no process, socket or run directory).
  */
 public final class Sandbox implements AutoCloseable {
-  private static final Logger LOG = Logger.getLogger(Sandbox.class.getName());
+  private static final System.Logger LOG = System.getLogger(Sandbox.class.getName());
 
   /** Where the guest mounts the host's shared directory for this sandbox. */
   public static final String GUEST_SHARED_DIR = "/run/kata/shared";
@@ -104,7 +104,7 @@ public final class Sandbox implements AutoCloseable {
   public static Sandbox boot(
       Spec spec, RuntimeConfig config, Hypervisor hypervisor, HostVirtualization host) {
     Accelerator.Choice accel = Accelerator.choose(config.accel(), host);
-    LOG.info("sandbox " + spec.id() + ": " + accel.reason());
+    LOG.log(Level.INFO, "sandbox " + spec.id() + ": " + accel.reason());
     try {
       Files.createDirectories(spec.runDir());
     } catch (IOException e) {
@@ -234,7 +234,9 @@ public final class Sandbox implements AutoCloseable {
         agent.destroySandbox();
         grace = Duration.ofSeconds(5);
       } catch (AgentException e) {
-        LOG.warning("sandbox " + id + ": DestroySandbox failed (" + e.getMessage() + "); killing");
+        LOG.log(
+            Level.WARNING,
+            "sandbox " + id + ": DestroySandbox failed (" + e.getMessage() + "); killing");
       }
     }
     agent.close();

@@ -10,8 +10,10 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
+@Tag("unit")
 class RuntimeConfigTest {
   private static final Path FILE = Path.of("/opt/kata/share/defaults/kata-qemu.toml");
   private static final String MINIMAL =

@@ -15,6 +15,7 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -27,6 +28,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * protocol: start's answer and detached server, the Task API calls ctr makes, stdio FIFOs, the
  * events containerd receives, Shutdown, and delete after a shim died.
  */
+@Tag("containerd")
 @Timeout(300)
 class ContainerdShimTest {
   static final String RUNTIME = "io.containerd.kata-qemu.v2";

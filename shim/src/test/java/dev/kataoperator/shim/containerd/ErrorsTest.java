@@ -15,8 +15,10 @@ import dev.kataoperator.shim.ttrpc.TtrpcException;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.concurrent.ExecutionException;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
+@Tag("unit")
 class ErrorsTest {
 
   @Test

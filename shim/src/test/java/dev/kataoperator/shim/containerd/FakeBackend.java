@@ -2,6 +2,7 @@ package dev.kataoperator.shim.containerd;
 
 import com.google.protobuf.Any;
 import com.google.protobuf.StringValue;
+import dev.kataoperator.shim.containerd.io.ProcessIo;
 import dev.kataoperator.shim.ttrpc.TtrpcException;
 import java.time.Instant;
 import java.util.List;
@@ -31,86 +32,119 @@ final class FakeBackend implements TaskBackend {
   }
 
   @Override
-  public int create(CreateRequest r) {
+  public Container create(CreateRequest r) {
     calls.add("create " + r.containerId() + " " + r.bundle() + " " + r.rootfs().size());
     if (failCreate != null) {
       throw failCreate;
     }
     exits.put(r.containerId(), new CompletableFuture<>());
     ios.put(r.containerId(), r.io());
-    return nextPid.getAndIncrement();
+    return new FakeContainer(r.containerId(), nextPid.getAndIncrement());
   }
 
-  @Override
-  public int start(String id, String execId) {
-    calls.add("start " + key(id, execId));
-    return 1000 + calls.size();
-  }
+  private final class FakeContainer implements Container {
+    final String id;
+    final FakeProcess init;
 
-  @Override
-  public void exec(String id, String execId, ProcessIo io, Any spec) {
-    calls.add("exec " + key(id, execId) + " " + spec.getTypeUrl());
-    exits.put(key(id, execId), new CompletableFuture<>());
-    ios.put(key(id, execId), io);
-  }
-
-  @Override
-  public Exit await(String id, String execId) throws Exception {
-    Exit e = exits.get(key(id, execId)).get();
-    return new Exit(1000, e.status(), e.exitedAt());
-  }
-
-  @Override
-  public void kill(String id, String execId, int signal, boolean all) {
-    calls.add("kill " + key(id, execId) + " " + signal + " " + all);
-    exits.get(key(id, execId)).complete(new Exit(0, 128 + signal, Instant.now()));
-  }
-
-  @Override
-  public Exit delete(String id, String execId) {
-    calls.add("delete " + key(id, execId));
-    return new Exit(0, 0, Instant.now());
-  }
-
-  @Override
-  public void resizePty(String id, String execId, int width, int height) {
-    calls.add("resize " + key(id, execId) + " " + width + "x" + height);
-  }
-
-  @Override
-  public void closeStdin(String id, String execId) {
-    calls.add("closeStdin " + key(id, execId));
-  }
-
-  @Override
-  public List<Integer> pids(String id) {
-    return List.of(4242);
-  }
-
-  @Override
-  public Any stats(String id) {
-    if (id.equals("nostats")) {
-      throw new UnsupportedOperationException("no stats here");
+    FakeContainer(String id, int pid) {
+      this.id = id;
+      this.init = new FakeProcess(id, "", pid);
     }
-    return Any.pack(StringValue.of("stats of " + id));
-  }
 
-  @Override
-  public void update(String id, Any resources, Map<String, String> annotations) {
-    calls.add("update " + id + " " + annotations);
-  }
-
-  @Override
-  public void pause(String id) {
-    calls.add("pause " + id);
-  }
-
-  @Override
-  public void resume(String id) {
-    if (id.equals("stuck")) {
-      throw TtrpcException.failedPrecondition("cannot resume %s", id);
+    @Override
+    public Process init() {
+      return init;
     }
-    calls.add("resume " + id);
+
+    @Override
+    public Process exec(String execId, ProcessIo io, Any spec) {
+      calls.add("exec " + key(id, execId) + " " + spec.getTypeUrl());
+      exits.put(key(id, execId), new CompletableFuture<>());
+      ios.put(key(id, execId), io);
+      return new FakeProcess(id, execId, 0);
+    }
+
+    @Override
+    public List<Integer> pids() {
+      return List.of(4242);
+    }
+
+    @Override
+    public Any stats() {
+      if (id.equals("nostats")) {
+        throw new UnsupportedOperationException("no stats here");
+      }
+      return Any.pack(StringValue.of("stats of " + id));
+    }
+
+    @Override
+    public void update(Any resources, Map<String, String> annotations) {
+      calls.add("update " + id + " " + annotations);
+    }
+
+    @Override
+    public void pause() {
+      calls.add("pause " + id);
+    }
+
+    @Override
+    public void resume() {
+      if (id.equals("stuck")) {
+        throw TtrpcException.failedPrecondition("cannot resume %s", id);
+      }
+      calls.add("resume " + id);
+    }
+  }
+
+  private final class FakeProcess implements Process {
+    final String id;
+    final String execId;
+    final int pid;
+
+    FakeProcess(String id, String execId, int pid) {
+      this.id = id;
+      this.execId = execId;
+      this.pid = pid;
+    }
+
+    @Override
+    public int pid() {
+      return pid;
+    }
+
+    @Override
+    public int start() {
+      calls.add("start " + key(id, execId));
+      return 1000 + calls.size();
+    }
+
+    @Override
+    public Exit await() throws Exception {
+      Exit e = exits.get(key(id, execId)).get();
+      return new Exit(1000, e.status(), e.exitedAt());
+    }
+
+    @Override
+    public void kill(int signal, boolean all) {
+      calls.add("kill " + key(id, execId) + " " + signal + " " + all);
+      exits.get(key(id, execId)).complete(new Exit(0, 128 + signal, Instant.now()));
+    }
+
+    @Override
+    public Exit delete() {
+      calls.add("delete " + key(id, execId));
+      return new Exit(0, 0, Instant.now());
+    }
+
+    @Override
+    public void resizePty(int width, int height) {
+      calls.add("resize " + key(id, execId) + " " + width + "x" + height);
+    }
+
+    @Override
+    public void closeStdin() {
+      calls.add("closeStdin " + key(id, execId));
+    }
   }
 
   @Override

@@ -3,6 +3,7 @@ package dev.kataoperator.shim.containerd;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.google.protobuf.Any;
+import dev.kataoperator.shim.containerd.io.ProcessIo;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -10,6 +11,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -21,66 +23,133 @@ import java.util.concurrent.ConcurrentHashMap;
 final class HostTestBackend implements TaskBackend {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  private record Spec(List<String> args, Map<String, String> env, ProcessIo io) {}
-
-  private static final class Running {
-    final Process process;
-    final List<Thread> copiers;
-
-    Running(Process process, List<Thread> copiers) {
-      this.process = process;
-      this.copiers = copiers;
-    }
-  }
-
-  private final Map<String, Spec> specs = new ConcurrentHashMap<>();
-  private final Map<String, Running> running = new ConcurrentHashMap<>();
-
-  private static String key(String id, String execId) {
-    return execId.isEmpty() ? id : id + "/" + execId;
-  }
+  /** Started processes, for Shutdown. */
+  private final Set<HostProcess> started = ConcurrentHashMap.newKeySet();
 
   @Override
-  public int create(CreateRequest r) throws IOException {
+  public Container create(CreateRequest r) throws IOException {
     JsonNode spec = JSON.readTree(r.bundle().resolve("config.json").toFile());
-    specs.put(r.containerId(), spec(spec.path("process"), r.io()));
-    return 1; // not started yet; containerd only displays it
+    return new HostContainer(new HostProcess(spec.path("process"), r.io()));
   }
 
-  private static Spec spec(JsonNode process, ProcessIo io) {
-    List<String> args = new ArrayList<>();
-    process.path("args").forEach(a -> args.add(a.asText()));
-    Map<String, String> env = new ConcurrentHashMap<>();
-    process
-        .path("env")
-        .forEach(
-            e -> {
-              String s = e.asText();
-              int eq = s.indexOf('=');
-              if (eq > 0) {
-                env.put(s.substring(0, eq), s.substring(eq + 1));
-              }
-            });
-    return new Spec(args, env, io);
-  }
+  private final class HostContainer implements Container {
+    private final HostProcess init;
 
-  @Override
-  public int start(String id, String execId) throws IOException {
-    Spec s = specs.get(key(id, execId));
-    ProcessBuilder pb = new ProcessBuilder(s.args());
-    pb.environment().putAll(s.env());
-    Process p = pb.start();
-    List<Thread> copiers = new ArrayList<>();
-    ProcessIo io = s.io();
-    copiers.add(copy(p.getInputStream(), io.stdout().orElse(null)));
-    copiers.add(copy(p.getErrorStream(), io.stderr().orElse(null)));
-    if (io.stdin().isPresent()) {
-      Thread.ofPlatform().daemon().start(() -> pump(io.stdin().get(), p.getOutputStream()));
-    } else {
-      p.getOutputStream().close();
+    HostContainer(HostProcess init) {
+      this.init = init;
     }
-    running.put(key(id, execId), new Running(p, copiers));
-    return (int) p.pid();
+
+    @Override
+    public Process init() {
+      return init;
+    }
+
+    @Override
+    public Process exec(String execId, ProcessIo io, Any processSpec) throws IOException {
+      return new HostProcess(JSON.readTree(processSpec.getValue().toStringUtf8()), io);
+    }
+
+    @Override
+    public Any stats() {
+      throw new UnsupportedOperationException("no stats in the host test backend");
+    }
+
+    @Override
+    public void update(Any resources, Map<String, String> annotations) {}
+
+    @Override
+    public void pause() {
+      throw new UnsupportedOperationException("pause");
+    }
+
+    @Override
+    public void resume() {
+      throw new UnsupportedOperationException("resume");
+    }
+  }
+
+  /** A process on the host; until started, pid 1 (containerd only displays it). */
+  private final class HostProcess implements Process {
+    private final List<String> args = new ArrayList<>();
+    private final Map<String, String> env = new ConcurrentHashMap<>();
+    private final ProcessIo io;
+    private volatile java.lang.Process process;
+    private final List<Thread> copiers = new ArrayList<>();
+
+    HostProcess(JsonNode spec, ProcessIo io) {
+      this.io = io;
+      spec.path("args").forEach(a -> args.add(a.asText()));
+      spec.path("env")
+          .forEach(
+              e -> {
+                String s = e.asText();
+                int eq = s.indexOf('=');
+                if (eq > 0) {
+                  env.put(s.substring(0, eq), s.substring(eq + 1));
+                }
+              });
+    }
+
+    @Override
+    public int pid() {
+      java.lang.Process p = process;
+      return p == null ? 1 : (int) p.pid();
+    }
+
+    @Override
+    public int start() throws IOException {
+      ProcessBuilder pb = new ProcessBuilder(args);
+      pb.environment().putAll(env);
+      java.lang.Process p = pb.start();
+      copiers.add(copy(p.getInputStream(), io.stdout().orElse(null)));
+      copiers.add(copy(p.getErrorStream(), io.stderr().orElse(null)));
+      if (io.stdin().isPresent()) {
+        Thread.ofPlatform().daemon().start(() -> pump(io.stdin().get(), p.getOutputStream()));
+      } else {
+        p.getOutputStream().close();
+      }
+      process = p;
+      started.add(this);
+      return (int) p.pid();
+    }
+
+    @Override
+    public Exit await() throws InterruptedException {
+      int status = process.waitFor();
+      for (Thread t : copiers) {
+        t.join();
+      }
+      return new Exit(pid(), status, Instant.now());
+    }
+
+    @Override
+    public void kill(int signal, boolean all) throws Exception {
+      java.lang.Process p = process;
+      if (p != null) {
+        new ProcessBuilder("kill", "-" + signal, Long.toString(p.pid())).start().waitFor();
+      }
+    }
+
+    @Override
+    public Exit delete() {
+      java.lang.Process p = process;
+      return p == null
+          ? new Exit(0, 0, Instant.now())
+          : new Exit((int) p.pid(), p.exitValue(), Instant.now());
+    }
+
+    @Override
+    public void resizePty(int width, int height) {}
+
+    @Override
+    public void closeStdin() {}
+
+    void destroy() {
+      java.lang.Process p = process;
+      if (p != null) {
+        p.destroyForcibly();
+      }
+    }
   }
 
   private static Thread copy(InputStream from, OutputStream to) {
@@ -112,65 +181,7 @@ final class HostTestBackend implements TaskBackend {
   }
 
   @Override
-  public void exec(String id, String execId, ProcessIo io, Any processSpec) throws IOException {
-    specs.put(key(id, execId), spec(JSON.readTree(processSpec.getValue().toStringUtf8()), io));
-  }
-
-  @Override
-  public Exit await(String id, String execId) throws InterruptedException {
-    Running r = running.get(key(id, execId));
-    int status = r.process.waitFor();
-    for (Thread t : r.copiers) {
-      t.join();
-    }
-    return new Exit((int) r.process.pid(), status, Instant.now());
-  }
-
-  @Override
-  public void kill(String id, String execId, int signal, boolean all) throws Exception {
-    Running r = running.get(key(id, execId));
-    if (r == null) {
-      return;
-    }
-    new ProcessBuilder("kill", "-" + signal, Long.toString(r.process.pid())).start().waitFor();
-  }
-
-  @Override
-  public Exit delete(String id, String execId) {
-    Running r = running.remove(key(id, execId));
-    specs.remove(key(id, execId));
-    if (r == null) {
-      return new Exit(0, 0, Instant.now());
-    }
-    return new Exit((int) r.process.pid(), r.process.exitValue(), Instant.now());
-  }
-
-  @Override
-  public void resizePty(String id, String execId, int width, int height) {}
-
-  @Override
-  public void closeStdin(String id, String execId) {}
-
-  @Override
-  public Any stats(String id) {
-    throw new UnsupportedOperationException("no stats in the host test backend");
-  }
-
-  @Override
-  public void update(String id, Any resources, Map<String, String> annotations) {}
-
-  @Override
-  public void pause(String id) {
-    throw new UnsupportedOperationException("pause");
-  }
-
-  @Override
-  public void resume(String id) {
-    throw new UnsupportedOperationException("resume");
-  }
-
-  @Override
   public void shutdown() {
-    running.values().forEach(r -> r.process.destroyForcibly());
+    started.forEach(HostProcess::destroy);
   }
 }

@@ -6,8 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kataoperator.contract.HostVirtualization;
 import dev.kataoperator.contract.Virtualization;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
+@Tag("unit")
 class AcceleratorTest {
   private static final HostVirtualization HARDWARE =
       new HostVirtualization(Virtualization.hardware, "vmx/svm with kvm_intel/kvm_amd");

@@ -6,9 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /** Parsing of iproute2 JSON, with output captured from iproute2 6.1 on Debian 12. */
+@Tag("unit")
 class IpJsonTest {
   /** `ip -j -d addr show` in a pod netns: lo and a CNI veth with IPv4, IPv6 and link-local. */
   static final String ADDRS =

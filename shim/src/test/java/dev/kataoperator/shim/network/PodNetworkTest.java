@@ -16,9 +16,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Predicate;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /** Interface selection, naming, guest requests, and attach/detach command sequences (no root). */
+@Tag("unit")
 class PodNetworkTest {
   private static final Path NETNS = Path.of("/var/run/netns/cni-test");
 

@@ -18,8 +18,10 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CountDownLatch;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
+@Tag("unit")
 class FrameChannelTest {
 
   /** A readable channel over fixed bytes that hands them out in chunks of at most {@code max}. */

@@ -23,6 +23,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -32,6 +33,7 @@ import org.junit.jupiter.api.io.TempDir;
  * and their shims use): our client against Go's server, Go's client against our server. The Go peer
  * is src/test/go/ttrpcpeer, built by the test.
  */
+@Tag("tools")
 @Timeout(120)
 class GoInteropTest {
   static final String SVC = "kataoperator.test.Echo";

@@ -4,6 +4,7 @@ import dev.kataoperator.shim.hypervisor.HypervisorException;
 import dev.kataoperator.shim.hypervisor.Spawner;
 import dev.kataoperator.shim.hypervisor.Vm;
 import java.io.IOException;
+import java.lang.System.Logger.Level;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -12,11 +13,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.logging.Logger;
 
 /** A running QEMU process, its QMP connection and its helper processes. */
 final class QemuVm implements Vm {
-  private static final Logger LOG = Logger.getLogger(QemuVm.class.getName());
+  private static final System.Logger LOG = System.getLogger(QemuVm.class.getName());
 
   private final Process qemu;
   private final List<Process> helpers;
@@ -131,7 +131,7 @@ final class QemuVm implements Vm {
           // QEMU closing the socket as it quits is the normal answer.
         }
         if (!awaitQuietly(qemu, Duration.ofSeconds(2))) {
-          LOG.warning("QEMU did not quit through QMP; killing it");
+          LOG.log(Level.WARNING, "QEMU did not quit through QMP; killing it");
           qemu.destroyForcibly();
           awaitQuietly(qemu, Duration.ofSeconds(5));
         }

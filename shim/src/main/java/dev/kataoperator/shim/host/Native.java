@@ -1,4 +1,4 @@
-package dev.kataoperator.shim.containerd;
+package dev.kataoperator.shim.host;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -13,7 +13,7 @@ import java.nio.file.Path;
  * The libc calls the containerd side needs and the JDK lacks, through the FFM API. Needs the JVM
  * flag {@code --enable-native-access=ALL-UNNAMED} (without it the JDK prints a warning).
  */
-final class Native {
+public final class Native {
   private static final Linker LINKER = Linker.nativeLinker();
   private static final MethodHandle SETSID =
       LINKER.downcallHandle(
@@ -57,7 +57,7 @@ final class Native {
   private Native() {}
 
   /** setsid(2): a new session and process group, detached from the caller's. */
-  static boolean setsid() {
+  public static boolean setsid() {
     try {
       return (int) SETSID.invokeExact() >= 0;
     } catch (Throwable t) {
@@ -66,7 +66,7 @@ final class Native {
   }
 
   /** mkfifo(3). */
-  static void mkfifo(Path path, int mode) throws IOException {
+  public static void mkfifo(Path path, int mode) throws IOException {
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment state = arena.allocate(CALL_STATE);
       MemorySegment cpath = arena.allocateFrom(path.toString());
@@ -91,7 +91,7 @@ final class Native {
    * has no reader (or is gone). A non-blocking write-only open never waits and, with a reader
    * there, reaches the same pipe, whose FIONREAD counts what is buffered.
    */
-  static int unreadBytes(Path fifo) {
+  public static int unreadBytes(Path fifo) {
     try (Arena arena = Arena.ofConfined()) {
       int fd =
           (int)

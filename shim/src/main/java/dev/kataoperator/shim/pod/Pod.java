@@ -1,0 +1,236 @@
+package dev.kataoperator.shim.pod;
+
+import dev.kataoperator.contract.HostVirtualization;
+import dev.kataoperator.contract.PayloadLayout;
+import dev.kataoperator.shim.agent.AgentException;
+import dev.kataoperator.shim.config.RuntimeConfig;
+import dev.kataoperator.shim.containerd.ShimContext;
+import dev.kataoperator.shim.errors.ShimException.Kind;
+import dev.kataoperator.shim.network.PodNetwork;
+import dev.kataoperator.shim.sandbox.Hypervisors;
+import dev.kataoperator.shim.sandbox.Ids;
+import dev.kataoperator.shim.sandbox.RunDirs;
+import dev.kataoperator.shim.sandbox.Sandbox;
+import dev.kataoperator.shim.sandbox.SandboxException;
+import java.io.IOException;
+import java.lang.System.Logger.Level;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
+
+/**
+ * A pod's life on the host: its VM (booted for the first container), its run directory and share,
+ * its network (taps in the CNI namespace), its cgroup, and their removal, also after a dead shim.
+ */
+final class Pod {
+  private static final System.Logger LOG = System.getLogger(Pod.class.getName());
+  static final Path RUN_ROOT = PayloadLayout.SHIM_RUN_ROOT;
+  private static final String NETNS_FILE = "netns";
+  private static final String CGROUPS_FILE = "cgroups";
+
+  /**
+   * The exit status of a process lost with its VM: 128+SIGKILL, what containerd reports for the
+   * processes of a shim that died, so a pod looks the same to kubelet whether its VM or its whole
+   * shim died.
+   */
+  static final int VM_DIED_STATUS = 128 + 9;
+
+  private final ShimContext context;
+  private final Path runDir;
+  private final Path shareDir;
+  private final List<Consumer<String>> oomListeners = new CopyOnWriteArrayList<>();
+  private volatile Sandbox sandbox;
+  private volatile PodNetwork network;
+  private volatile PodCgroup cgroup;
+
+  Pod(ShimContext context) {
+    this.context = context;
+    this.runDir = runDirOf(context);
+    this.shareDir = runDir.resolve("shared");
+  }
+
+  String id() {
+    return context.groupId();
+  }
+
+  /** Where containers' rootfs and volumes are bound for the guest. */
+  Path shareDir() {
+    return shareDir;
+  }
+
+  /** The pod's run directory; checks every id before anything is built from it. */
+  static Path runDirOf(ShimContext context) {
+    String ns = context.namespace().isEmpty() ? "default" : context.namespace();
+    Ids.requireValid("namespace", ns);
+    Ids.requireValid("pod id", context.groupId());
+    return RUN_ROOT.resolve(ns).resolve(context.groupId());
+  }
+
+  /**
+   * The pod's VM, booted for {@code spec} with the configuration at {@code configPath} if this is
+   * the pod's first container. FAILED_PRECONDITION once the VM has died: the pod must be recreated.
+   */
+  synchronized Sandbox ensureBooted(PodSpec spec, Path configPath) throws IOException {
+    if (sandbox != null) {
+      return running();
+    }
+    RuntimeConfig config = RuntimeConfig.load(configPath);
+    RunDirs.createOwned(runDir);
+    Files.createDirectories(shareDir);
+    if (spec.networkNamespace().isPresent()) {
+      // Recorded first, so that cleanup after a crash finds the taps to remove.
+      Files.writeString(runDir.resolve(NETNS_FILE), spec.networkNamespace().get().toString());
+      network = PodNetwork.attach(spec.networkNamespace().get());
+    }
+    try {
+      sandbox =
+          Sandbox.boot(
+              new Sandbox.Spec(
+                  id(),
+                  runDir,
+                  shareDir,
+                  false,
+                  config.defaultMemoryMiB() + spec.extraMemoryMiB(),
+                  config.defaultVcpus() + spec.extraVcpus(),
+                  spec.hostname(),
+                  spec.networkNamespace(),
+                  network == null ? List.of() : network.nics()),
+              config,
+              Hypervisors.forConfig(config),
+              HostVirtualization.probe());
+      if (network != null) {
+        network.configureGuest(sandbox.agent());
+      }
+      cgroup =
+          PodCgroup.join(spec.cgroupsPath(), sandbox.vm().pids(), runDir.resolve(CGROUPS_FILE))
+              .orElse(null);
+    } catch (RuntimeException e) {
+      close();
+      throw e;
+    }
+    Sandbox sb = sandbox;
+    sb.vm().exited().thenAccept(code -> vmExited(sb, code));
+    Thread.ofVirtual().name("oom-events").start(() -> forwardOomEvents(sb));
+    LOG.log(Level.INFO, "pod " + id() + ": VM up, guest kernel " + sb.health().getKernelRelease());
+    return sb;
+  }
+
+  /** The running VM; FAILED_PRECONDITION when there is none (any more). */
+  Sandbox running() {
+    Sandbox sb = sandbox;
+    if (sb == null || sb.vm().exited().isDone()) {
+      throw new SandboxException(
+          Kind.FAILED_PRECONDITION,
+          "the VM of pod " + id() + " has exited; the pod must be recreated");
+    }
+    return sb;
+  }
+
+  /** The VM, running or not; null before the first container and after close. */
+  Sandbox sandbox() {
+    return sandbox;
+  }
+
+  /** The host pid containerd shows for every task of the pod: QEMU's (0 before the VM). */
+  int vmPid() {
+    Sandbox sb = sandbox;
+    return sb == null ? 0 : sb.vm().pids().getFirst().intValue();
+  }
+
+  static boolean gone(Sandbox sb) {
+    return sb == null || sb.vm().exited().isDone();
+  }
+
+  void onOom(Consumer<String> listener) {
+    oomListeners.add(listener);
+  }
+
+  private void forwardOomEvents(Sandbox sb) {
+    while (!sb.vm().exited().isDone()) {
+      try {
+        String id = sb.agent().nextOomEvent().getContainerId();
+        oomListeners.forEach(l -> l.accept(id));
+      } catch (AgentException e) {
+        return; // the agent connection is gone: the sandbox is closing
+      }
+    }
+  }
+
+  /** The VM exited: expected while the pod is torn down; otherwise say so, once, with why. */
+  private void vmExited(Sandbox sb, Integer code) {
+    if (sb != sandbox) {
+      return; // the pod is being torn down
+    }
+    LOG.log(
+        Level.WARNING,
+        "pod "
+            + id()
+            + ": the VM exited unexpectedly (hypervisor exit code "
+            + code
+            + "); its processes exit with status "
+            + VM_DIED_STATUS
+            + " and the pod is torn down when containerd deletes it; guest console: "
+            // One line: containerd copies the shim's log line by line.
+            + sb.vm()
+                .consoleTail(8)
+                .replaceAll("\\p{Cntrl}\\[[0-9;?]*[A-Za-z]", "")
+                .replaceAll("\\R+", " | ")
+                .replaceAll("\\p{Cntrl}", ""));
+  }
+
+  /** Stops the VM and removes what the host holds for the pod. */
+  synchronized void close() {
+    Sandbox sb = sandbox;
+    // Cleared first: the VM's exit during close is expected (see vmExited).
+    sandbox = null;
+    if (sb != null) {
+      sb.close();
+    }
+    if (cgroup != null) {
+      cgroup.remove();
+      cgroup = null;
+    }
+    // After the VM: QEMU holds the taps open until it is gone.
+    if (network != null) {
+      network.detach();
+      network = null;
+    }
+    HostMounts.unmountAllUnder(shareDir);
+    RunDirs.deleteQuietly(runDir);
+  }
+
+  /**
+   * containerd's delete after a dead shim, once per container: a container's own share and rootfs
+   * mounts; for the pod's sandbox container (the one the shim was grouped by) the whole pod too:
+   * taps, every mount and the run directory. Its VM died with the shim (tied to its life).
+   */
+  static void cleanup(ShimContext context) {
+    Path dir = runDirOf(context);
+    if (context.id().equals(context.groupId())) {
+      // The pod's VM and helpers normally died with its shim; one that outlived it (or raced its
+      // stop) must not keep the mounts and taps removed below busy.
+      RunDirs.killProcessesUsing(dir);
+    }
+    HostMounts.unmountAllUnder(context.bundle().resolve("rootfs"));
+    if (!context.id().equals(context.groupId())) {
+      Ids.requireValid("container id", context.id());
+      HostMounts.unmountAllUnder(dir.resolve("shared").resolve(context.id()));
+      RunDirs.deleteQuietly(dir.resolve("shared").resolve(context.id()));
+      return;
+    }
+    try {
+      Path netns = dir.resolve(NETNS_FILE);
+      if (Files.isRegularFile(netns)) {
+        PodNetwork.detachAll(Path.of(Files.readString(netns).strip()));
+      }
+    } catch (IOException | RuntimeException e) {
+      LOG.log(
+          Level.WARNING, "pod " + context.groupId() + ": removing its network: " + e.getMessage());
+    }
+    PodCgroup.removeRecorded(dir.resolve(CGROUPS_FILE));
+    HostMounts.unmountAllUnder(dir);
+    RunDirs.deleteQuietly(dir);
+  }
+}
