@@ -1,5 +1,6 @@
 package dev.kataoperator.e2e;
 
+import dev.kataoperator.testsupport.Containerd;
 import org.junit.jupiter.api.BeforeAll;
 
 /** Debian's containerd 1.6.20: reads only a plain unix:// address from the shim's start. */

@@ -1,5 +1,6 @@
 package dev.kataoperator.e2e;
 
+import dev.kataoperator.testsupport.Containerd;
 import org.junit.jupiter.api.BeforeAll;
 
 /** containerd 2.2.7 from the Go module proxy: JSON bootstrap, task v3. */
