@@ -36,6 +36,8 @@ public final class Log {
     h.setLevel(jul);
     root.addHandler(h);
     root.setLevel(jul);
+    // Netty warns that unix sockets have no SO_KEEPALIVE, which gRPC sets on every channel.
+    Logger.getLogger("io.grpc.netty.shaded.io.netty.bootstrap.Bootstrap").setLevel(Level.SEVERE);
   }
 
   public static void debug(String message) {

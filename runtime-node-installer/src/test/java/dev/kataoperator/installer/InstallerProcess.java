@@ -26,7 +26,10 @@ final class InstallerProcess implements AutoCloseable {
     List<String> cmd =
         new ArrayList<>(
             List.of(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                // kata.installer.java: another JRE to run it on (e.g. one jlink'd like the image's)
+                System.getProperty(
+                    "kata.installer.java",
+                    Path.of(System.getProperty("java.home"), "bin", "java").toString()),
                 "-XX:+UseSerialGC",
                 "-XX:TieredStopAtLevel=1",
                 "--enable-native-access=ALL-UNNAMED",

@@ -55,6 +55,9 @@ public final class NodeFlow {
   /** The VMMs a node with the payload can run (firecracker is not in this release). */
   static final List<String> HYPERVISORS = List.of(Hypervisor.qemu.name());
 
+  /** At least this long for containerd to come back with the config it had (after a failure). */
+  static final Duration ROLLBACK_VERIFY_TIMEOUT = Duration.ofSeconds(60);
+
   /** How long a stopping pod may spend on containerd when it reverts its node. */
   static final Duration STOP_VERIFY_TIMEOUT = Duration.ofSeconds(60);
 
@@ -289,7 +292,9 @@ public final class NodeFlow {
                     wanted(List.copyOf(before)),
                     gone,
                     restarter.replacesProcess() ? pid : OptionalLong.empty(),
-                    s.verifyTimeout());
+                    ROLLBACK_VERIFY_TIMEOUT.compareTo(s.verifyTimeout()) > 0
+                        ? ROLLBACK_VERIFY_TIMEOUT
+                        : s.verifyTimeout());
                 return installed.switched() && installed.previous().isPresent()
                     ? "the previous containerd config and payload "
                         + installed.previous().get()

@@ -230,7 +230,7 @@ public final class PayloadInstaller {
     }
   }
 
-  /** Copies the version into a fresh hidden directory, checking every file; returns it. */
+  /** Copies the version into a fresh hidden directory, checking every digest; returns it. */
   private Path build(PayloadSource src, List<ClassConfig> classes)
       throws IOException, PayloadException {
     Path tmp = versionsHere().resolve("." + src.version() + TMP + hex());
@@ -288,13 +288,15 @@ public final class PayloadInstaller {
   }
 
   /**
-   * Why the installed copy of the version differs from the image, if it does: a missing or changed
-   * file or link. The runtime class configs (share/defaults/*.toml) are written separately; the AOT
-   * cache is made on the node and not in the manifest.
+   * Why the installed copy of the version differs from the image, if it does: a file or link that
+   * is missing, of another kind, size or mode, or a link with another target. Every byte was
+   * checked against the manifest when the copy was made, and the copy became visible only whole (a
+   * rename), so a rerun (every restart of the pod) checks the shape, not every digest again. The
+   * runtime class configs (share/defaults/*.toml) are written separately; the AOT cache is made on
+   * the node and is not in the manifest.
    */
   private Optional<String> damage(PayloadSource src, Path dir) throws IOException {
-    for (Map.Entry<String, String> e : src.files().entrySet()) {
-      String rel = e.getKey();
+    for (String rel : src.files().keySet()) {
       if (isDefaultsToml(rel)) {
         continue;
       }
@@ -307,11 +309,11 @@ public final class PayloadInstaller {
         }
       } else if (!Files.isRegularFile(to, LinkOption.NOFOLLOW_LINKS)) {
         return Optional.of(rel + " is missing");
+      } else if (Files.size(to) != Files.size(from)) {
+        return Optional.of(rel + " has changed");
       } else if (!Files.getPosixFilePermissions(to, LinkOption.NOFOLLOW_LINKS)
           .equals(Files.getPosixFilePermissions(from))) {
         return Optional.of(rel + " has other permissions than in the image");
-      } else if (!hash(to).equals(e.getValue())) {
-        return Optional.of(rel + " has changed");
       }
     }
     return Optional.empty();

@@ -51,8 +51,7 @@ class PayloadInstallerTest {
 
   PayloadSource source(String version) throws Exception {
     Path image = tmp.resolve("image-" + version);
-    return PayloadSource.open(
-        Files.exists(image) ? image : FakePayload.create(image, version));
+    return PayloadSource.open(Files.exists(image) ? image : FakePayload.create(image, version));
   }
 
   @Test
