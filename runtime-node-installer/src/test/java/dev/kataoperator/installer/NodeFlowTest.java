@@ -598,11 +598,15 @@ class NodeFlowTest {
     startContainerd(Version.V1_6);
     runToReady("install", env("kata-qemu=qemu"));
     Path saved = tmp.resolve("installed-prefix");
-    copyTree(prefix(), saved);
+    // Hard links: the installer never writes a payload file in place, it renames and unlinks.
+    var r = Containerd.run(List.of("cp", "-al", prefix().toString(), saved.toString()), null, 300);
+    assertEquals(0, r.exit(), r.toString());
     Map<Path, byte[]> installedConfig = configFiles();
     for (String point : UNINSTALL_POINTS) {
       deleteTree(prefix());
-      copyTree(saved, prefix());
+      var copy =
+          Containerd.run(List.of("cp", "-al", saved.toString(), prefix().toString()), null, 300);
+      assertEquals(0, copy.exit(), copy.toString());
       putConfigFiles(installedConfig);
       containerd.restart();
       containerd.awaitServing(Duration.ofSeconds(60), true);
@@ -656,11 +660,6 @@ class NodeFlowTest {
       assertTrue(v.handlers().containsKey(c), c + " not served: " + v.handlers().keySet());
       assertTrue(Files.isExecutable(PayloadLayout.shimPath(prefix(), c)));
     }
-  }
-
-  static void copyTree(Path from, Path to) throws Exception {
-    var r = Containerd.run(List.of("cp", "-a", from.toString(), to.toString()), null, 300);
-    assertEquals(0, r.exit(), r.toString());
   }
 
   // --- rollback -----------------------------------------------------------------------------
