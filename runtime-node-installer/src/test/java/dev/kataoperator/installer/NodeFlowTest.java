@@ -29,7 +29,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -823,9 +822,5 @@ class NodeFlowTest {
         Files.deleteIfExists(p);
       }
     }
-  }
-
-  static Map<String, String> copy(Map<String, String> m) {
-    return new HashMap<>(m);
   }
 }

@@ -151,17 +151,14 @@ public final class NodeFlow {
     Set<String> absent = new TreeSet<>(before);
     absent.removeAll(wanted);
     try {
-      OptionalLong oldPid =
+      Restart r =
           step(
               "restart",
               () -> restart(restarter, verifier, outcome.changed(), present, absent),
-              p ->
-                  p.isPresent()
-                      ? "containerd (pid " + p.getAsLong() + ") restarted"
-                      : "not needed or not ours to do: " + restarter.method());
+              Restart::what);
       step(
           "verify",
-          () -> verifier.await(present, absent, oldPid, s.verifyTimeout()),
+          () -> verifier.await(present, absent, r.oldPid(), s.verifyTimeout()),
           v -> "containerd serves " + wanted);
     } catch (InstallerException e) {
       if (e.kind() != Kind.RESTART && e.kind() != Kind.VERIFY) {
@@ -225,10 +222,15 @@ public final class NodeFlow {
   }
 
   /**
-   * Restarts containerd when its config changed or it does not serve what is wanted; returns the
-   * pid it had when the restart is one that replaces the process.
+   * What the restart step did.
+   *
+   * @param what one line for the log
+   * @param oldPid the pid containerd had, when the restart is one that replaces the process
    */
-  private OptionalLong restart(
+  record Restart(String what, OptionalLong oldPid) {}
+
+  /** Restarts containerd when its config changed or it does not serve what is wanted. */
+  private Restart restart(
       Restarter restarter,
       CriVerifier verifier,
       boolean changed,
@@ -239,11 +241,15 @@ public final class NodeFlow {
     boolean serving =
         view.isPresent() && CriVerifier.mismatch(view.get(), present, absent).isEmpty();
     if (!changed && serving) {
-      return OptionalLong.empty();
+      return new Restart("not needed: containerd already serves this config", OptionalLong.empty());
     }
     OptionalLong pid = verifier.servingPid();
-    Log.info(restarter.restart());
-    return restarter.replacesProcess() ? pid : OptionalLong.empty();
+    String what = restarter.restart();
+    return new Restart(
+        what
+            + (pid.isPresent() ? " (containerd was pid " + pid.getAsLong() + ")" : "")
+            + (changed ? "" : "; the config was unchanged but containerd did not serve it"),
+        restarter.replacesProcess() ? pid : OptionalLong.empty());
   }
 
   /**
@@ -361,17 +367,14 @@ public final class NodeFlow {
       Restarter restarter =
           new Restarter(
               Restarter.resolve(s.restart(), s.hostRoot()), ctd.flavor(), s.restartCommand(), exec);
-      OptionalLong oldPid =
+      Restart r =
           step(
               "restart",
               () -> restart(restarter, verifier, outcome.changed(), Map.of(), ours),
-              p ->
-                  p.isPresent()
-                      ? "containerd (pid " + p.getAsLong() + ") restarted"
-                      : "not needed or not ours to do");
+              Restart::what);
       step(
           "verify",
-          () -> verifier.await(Map.of(), ours, oldPid, verifyTimeout),
+          () -> verifier.await(Map.of(), ours, r.oldPid(), verifyTimeout),
           v -> "containerd serves none of " + ours);
     } catch (InstallerException e) {
       if (e.kind() == Kind.STOPPED) {
