@@ -11,14 +11,58 @@ SUDO=""
 
 # --- Debian packages -------------------------------------------------------
 BACKPORTS=/etc/apt/sources.list.d/bookworm-backports.sources
+
+# The Debian archive this machine already uses for bookworm (its mirror or proxy, whatever it is),
+# and that entry's keyring: "URI KEYRING". deb822 *.sources first, then one-line sources.list.
+debian_archive() {
+  local f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    awk 'BEGIN { RS = ""; FS = "\n" }
+      {
+        types = ""; uris = ""; suites = ""; signed = ""
+        for (i = 1; i <= NF; i++) {
+          l = $i
+          if (l ~ /^[ \t]*#/) continue
+          if (sub(/^Types:[ \t]*/, "", l)) types = l
+          else if (sub(/^URIs:[ \t]*/, "", l)) uris = l
+          else if (sub(/^Suites:[ \t]*/, "", l)) suites = l
+          else if (sub(/^Signed-By:[ \t]*/, "", l)) signed = l
+        }
+        if (types ~ /(^| )deb( |$)/ && suites ~ /(^| )bookworm( |$)/) {
+          split(uris, u, /[ \t]+/); print u[1], signed; exit
+        }
+      }' "$f" | grep . && return 0
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -f "$f" ] || continue
+    awk '$1 == "deb" {
+        i = 2; signed = ""
+        if ($2 ~ /^\[/) {
+          for (; i <= NF; i++) {
+            if ($i ~ /signed-by=/) { signed = $i; sub(/.*signed-by=/, "", signed); sub(/\]$/, "", signed) }
+            if ($i ~ /\]$/) { i++; break }
+          }
+        }
+        if ($(i + 1) == "bookworm") { print $i, signed; exit }
+      }' "$f" | grep . && return 0
+  done
+  return 1
+}
+
 if [ ! -f "$BACKPORTS" ]; then
-  log "adding bookworm-backports to apt sources"
-  $SUDO tee "$BACKPORTS" >/dev/null <<'SRC'
+  read -r mirror keyring < <(debian_archive) || {
+    log "no Debian bookworm entry in /etc/apt/sources.list or /etc/apt/sources.list.d/; add one first"
+    exit 1
+  }
+  keyring=${keyring:-/usr/share/keyrings/debian-archive-keyring.gpg}
+  log "adding bookworm-backports from $mirror to apt sources"
+  $SUDO tee "$BACKPORTS" >/dev/null <<SRC
 Types: deb
-URIs: http://deb.debian.org/debian
+URIs: $mirror
 Suites: bookworm-backports
 Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+Signed-By: $keyring
 SRC
   APT_UPDATED=0
 fi

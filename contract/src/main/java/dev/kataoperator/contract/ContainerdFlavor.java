@@ -9,35 +9,61 @@ import java.util.Optional;
  * well-known host paths. {@link #auto} means: detect one of the others on the node.
  */
 public enum ContainerdFlavor {
-  auto(null, List.of(), List.of(), List.of()),
+  auto(null, null, List.of(), List.of(), List.of()),
   containerd(
       "/etc/containerd/config.toml",
+      "/run/containerd/containerd.sock",
       List.of("/etc/containerd/config.toml"),
       List.of("/usr/local/bin/containerd", "/usr/bin/containerd"),
       List.of("containerd.service")),
   /** k3s regenerates config.toml at every start from config.toml.tmpl when that exists. */
   k3s(
       "/var/lib/rancher/k3s/agent/etc/containerd/config.toml.tmpl",
+      "/run/k3s/containerd/containerd.sock",
       List.of("/var/lib/rancher/k3s/agent/etc/containerd/config.toml"),
       List.of("/var/lib/rancher/k3s/data/current/bin/containerd"),
       List.of("k3s.service", "k3s-agent.service")),
   /** rke2, like k3s, renders config.toml from config.toml.tmpl. */
   rke2(
       "/var/lib/rancher/rke2/agent/etc/containerd/config.toml.tmpl",
+      "/run/k3s/containerd/containerd.sock",
       List.of("/var/lib/rancher/rke2/agent/etc/containerd/config.toml"),
       List.of("/var/lib/rancher/rke2/bin/containerd"),
       List.of("rke2-server.service", "rke2-agent.service"));
 
   private final Path config;
+  private final Path socket;
   private final List<Path> markers;
   private final List<Path> binaries;
   private final List<String> units;
 
-  ContainerdFlavor(String config, List<String> markers, List<String> binaries, List<String> units) {
+  ContainerdFlavor(
+      String config,
+      String socket,
+      List<String> markers,
+      List<String> binaries,
+      List<String> units) {
     this.config = config == null ? null : Path.of(config);
+    this.socket = socket == null ? null : Path.of(socket);
     this.markers = markers.stream().map(Path::of).toList();
     this.binaries = binaries.stream().map(Path::of).toList();
     this.units = units;
+  }
+
+  /** Where this flavor's containerd serves its API (and CRI) by default (a host path). */
+  public Path socket() {
+    if (socket == null) {
+      throw new IllegalStateException("flavor auto has no socket: detect the flavor first");
+    }
+    return socket;
+  }
+
+  /**
+   * The config containerd itself reads: the file the installer edits, or for k3s and rke2 the file
+   * they render from it.
+   */
+  public Path renderedConfig() {
+    return usesTemplate() ? markers.getFirst() : config();
   }
 
   /** The file the installer edits for this flavor (a host path); not defined for auto. */

@@ -135,6 +135,85 @@ public final class InstallerContract {
           "/var/run/dbus",
           "/usr/local/bin");
 
+  // --- the installer image's layout (the image builder and the installer agree on it) -------
+
+  /**
+   * The node payload in the image: the same tree as {@code make payload}'s build/payload ({@code
+   * versions/<v>/...}, {@code current -> versions/<v>}, {@code bin/}).
+   */
+  public static final String IMAGE_PAYLOAD = "/payload";
+
+  /**
+   * The payload's manifest, relative to {@link #IMAGE_PAYLOAD}: {@code sha256sum} output with paths
+   * relative to the payload, one line for every regular file and symbolic link under {@code
+   * versions/<v>/} (a link is listed with the digest of what it points to, as sha256sum reads it).
+   */
+  public static final String IMAGE_MANIFEST = "MANIFEST.sha256";
+
+  /** The installer's jars (its own and its dependencies). */
+  public static final String IMAGE_LIB = "/installer/lib";
+
+  /** The image's entrypoint: runs the installer on the payload's own JRE. */
+  public static final String IMAGE_ENTRYPOINT = "/installer/bin/runtime-node-installer";
+
+  /**
+   * One entry of {@link #ENV_RUNTIME_CLASSES}: a runtime class (its name is also the CRI handler's)
+   * and the hypervisor it runs.
+   */
+  public record RuntimeClassEntry(String name, Hypervisor hypervisor) {
+    private static final java.util.regex.Pattern DNS_LABEL =
+        java.util.regex.Pattern.compile("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
+
+    public RuntimeClassEntry {
+      if (!DNS_LABEL.matcher(name).matches()) {
+        throw new IllegalArgumentException(
+            "runtime class name must be a DNS label (a-z, 0-9, '-'): '" + name + "'");
+      }
+      if (name.equals("runtime-state")) {
+        throw new IllegalArgumentException("'runtime-state' is reserved for the state label");
+      }
+    }
+
+    /** {@code name=hypervisor}. */
+    @Override
+    public String toString() {
+      return name + "=" + hypervisor.name();
+    }
+  }
+
+  /**
+   * Parses {@link #ENV_RUNTIME_CLASSES}: comma-separated {@code name=hypervisor}, at least one, no
+   * name twice. Blanks around entries are ignored.
+   */
+  public static List<RuntimeClassEntry> parseRuntimeClasses(String value) {
+    if (value == null || value.isBlank()) {
+      throw new IllegalArgumentException(ENV_RUNTIME_CLASSES + " names no runtime class");
+    }
+    List<RuntimeClassEntry> out = new java.util.ArrayList<>();
+    for (String item : value.split(",")) {
+      String e = item.strip();
+      int eq = e.indexOf('=');
+      if (eq <= 0) {
+        throw new IllegalArgumentException(
+            ENV_RUNTIME_CLASSES + ": '" + e + "' is not name=hypervisor");
+      }
+      var entry =
+          new RuntimeClassEntry(
+              e.substring(0, eq).strip(), Hypervisor.parse(e.substring(eq + 1).strip()));
+      if (out.stream().anyMatch(c -> c.name().equals(entry.name()))) {
+        throw new IllegalArgumentException(
+            ENV_RUNTIME_CLASSES + ": runtime class '" + entry.name() + "' twice");
+      }
+      out.add(entry);
+    }
+    return List.copyOf(out);
+  }
+
+  /** The inverse of {@link #parseRuntimeClasses}. */
+  public static String formatRuntimeClasses(List<RuntimeClassEntry> classes) {
+    return String.join(",", classes.stream().map(RuntimeClassEntry::toString).toList());
+  }
+
   /** Installer modes. */
   public enum Mode {
     install,

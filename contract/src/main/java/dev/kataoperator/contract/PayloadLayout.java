@@ -33,6 +33,10 @@ public final class PayloadLayout {
 
   public static final String VERSIONS_DIR = value("KATA_VERSIONS_DIR");
   public static final String CURRENT_LINK = value("KATA_CURRENT_LINK");
+
+  /** The version {@link #CURRENT_LINK} pointed to before the last switch, kept for rollback. */
+  public static final String PREVIOUS_LINK = value("KATA_PREVIOUS_LINK");
+
   public static final String BIN_DIR = value("KATA_BIN_DIR");
   public static final String JRE_DIR = value("KATA_JRE_DIR");
   public static final String LIB_DIR = value("KATA_LIB_DIR");
@@ -54,6 +58,32 @@ public final class PayloadLayout {
 
   /** Per-run directories of kata-run on the host. */
   public static final Path KATA_RUN_RUN_ROOT = Path.of(value("KATA_RUN_RUN_ROOT"));
+
+  /** QEMU's launcher in a version's {@code bin/}, which each qemu runtime class links to. */
+  public static final String QEMU_LAUNCHER = value("KATA_QEMU_LAUNCHER");
+
+  /** QEMU's config template in a version's {@code share/defaults/}. */
+  public static final String QEMU_CONFIG_TEMPLATE = value("KATA_QEMU_CONFIG_TEMPLATE");
+
+  /**
+   * The launcher in a version's {@code bin/} for runtime classes on {@code hypervisor}.
+   *
+   * @throws IllegalArgumentException for a hypervisor the payload has no launcher for
+   */
+  public static String launcher(Hypervisor hypervisor) {
+    if (hypervisor != Hypervisor.qemu) {
+      throw new IllegalArgumentException("the payload has no launcher for " + hypervisor);
+    }
+    return QEMU_LAUNCHER;
+  }
+
+  /** The config template in a version's {@code share/defaults/} for {@code hypervisor}. */
+  public static String configTemplate(Hypervisor hypervisor) {
+    if (hypervisor != Hypervisor.qemu) {
+      throw new IllegalArgumentException("the payload has no config template for " + hypervisor);
+    }
+    return QEMU_CONFIG_TEMPLATE;
+  }
 
   /** Every value, in file order (for tests and the scripts' cross-check). */
   public static Map<String, String> values() {

@@ -63,4 +63,35 @@ class InstallerContractTest {
     NodeReport r = NodeReport.parse(Map.of("kataoperator.dev/runtime-state", "true"), Map.of());
     assertTrue(r.runtimeClasses().isEmpty());
   }
+
+  @Test
+  void runtimeClassesRoundTrip() {
+    var classes = InstallerContract.parseRuntimeClasses(" kata-qemu=qemu , kata-fc=firecracker");
+    assertEquals(
+        java.util.List.of(
+            new InstallerContract.RuntimeClassEntry("kata-qemu", Hypervisor.qemu),
+            new InstallerContract.RuntimeClassEntry("kata-fc", Hypervisor.firecracker)),
+        classes);
+    assertEquals(
+        "kata-qemu=qemu,kata-fc=firecracker", InstallerContract.formatRuntimeClasses(classes));
+    for (String bad :
+        new String[] {
+          "", "kata-qemu", "Kata=qemu", "a=qemu,a=qemu", "a=xen", "runtime-state=qemu"
+        }) {
+      org.junit.jupiter.api.Assertions.assertThrows(
+          IllegalArgumentException.class, () -> InstallerContract.parseRuntimeClasses(bad), bad);
+    }
+  }
+
+  @Test
+  void flavorsKnowTheirSocketsAndRenderedConfigs() {
+    assertEquals(
+        "/run/containerd/containerd.sock", ContainerdFlavor.containerd.socket().toString());
+    assertEquals("/run/k3s/containerd/containerd.sock", ContainerdFlavor.k3s.socket().toString());
+    assertEquals(
+        "/var/lib/rancher/k3s/agent/etc/containerd/config.toml",
+        ContainerdFlavor.k3s.renderedConfig().toString());
+    assertEquals(
+        ContainerdFlavor.containerd.config(), ContainerdFlavor.containerd.renderedConfig());
+  }
 }

@@ -25,6 +25,15 @@ class PayloadLayoutTest {
   }
 
   @Test
+  void theInstallerFindsTheLauncherAndTemplateOfAHypervisor() {
+    assertEquals("containerd-shim-kata-qemu-v2", PayloadLayout.launcher(Hypervisor.qemu));
+    assertEquals("kata-qemu.toml", PayloadLayout.configTemplate(Hypervisor.qemu));
+    assertEquals("previous", PayloadLayout.PREVIOUS_LINK);
+    assertThrows(
+        IllegalArgumentException.class, () -> PayloadLayout.launcher(Hypervisor.firecracker));
+  }
+
+  @Test
   void theFileIsLoadedInOrder() {
     var values = PayloadLayout.values();
     assertEquals("KATA_PREFIX", values.keySet().iterator().next());

@@ -6,6 +6,7 @@ import dev.kataoperator.contract.HostVirtualization;
 import dev.kataoperator.shim.config.RuntimeConfig;
 import dev.kataoperator.shim.sandbox.Hypervisors;
 import dev.kataoperator.shim.sandbox.Sandbox;
+import dev.kataoperator.testsupport.Containerd;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,5 +1,6 @@
 package dev.kataoperator.e2e;
 
+import dev.kataoperator.testsupport.Containerd;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 

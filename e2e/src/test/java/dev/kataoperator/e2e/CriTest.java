@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.kataoperator.testsupport.Containerd;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;

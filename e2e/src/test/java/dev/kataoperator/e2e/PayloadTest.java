@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kataoperator.contract.PayloadLayout;
+import dev.kataoperator.testsupport.Containerd;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;

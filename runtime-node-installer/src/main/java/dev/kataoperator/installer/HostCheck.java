@@ -72,22 +72,22 @@ public record HostCheck(
       VirtualizationPolicy policy) {
     Verdict verdict = Verdict.UNSUPPORTED;
     String reason;
-    if (containerd.binary().isEmpty()) {
+    if (containerd.running().isEmpty()) {
       reason =
-          "no containerd found (no running containerd process, none at the "
-              + containerd.flavor().label()
-              + " paths)";
+          "no containerd serves CRI on this node"
+              + (containerd.rejected().isEmpty()
+                  ? ""
+                  : " (" + String.join("; ", containerd.rejected()) + ")")
+              + "; is containerd running?";
     } else if (containerd.version().isEmpty()) {
-      reason =
-          "cannot tell containerd's version from "
-              + containerd.binary().get()
-              + " --version: "
-              + containerd.versionOutput();
+      reason = "cannot tell containerd's release from CRI Version: " + containerd.versionOutput();
     } else if (!containerd.version().get().isSupported()) {
       reason =
           "containerd "
               + containerd.version().get()
               + " is older than 1.6, the oldest the installer configures";
+    } else if (containerd.configMismatch().isPresent()) {
+      reason = containerd.configMismatch().get();
     } else if (!tun) {
       reason = "/dev/net/tun is missing: pods' VMs need tap devices for their network";
     } else if (cgroups == CgroupLayout.NONE) {
@@ -123,8 +123,17 @@ public record HostCheck(
     c.put("flavor", containerd.flavor().label());
     c.put("version", containerd.version().map(Object::toString).orElse(null));
     c.put("versionOutput", containerd.versionOutput());
-    c.put("binary", containerd.binary().map(Path::toString).orElse(null));
+    containerd
+        .running()
+        .ifPresent(
+            r -> {
+              c.put("pid", r.pid());
+              c.put("socket", r.socket().toString());
+              c.put("reads", r.configArg().toString());
+            });
     c.put("foundBy", containerd.source());
+    var rejected = c.putArray("rejected");
+    containerd.rejected().forEach(rejected::add);
     c.put("config", containerd.config().toString());
     c.put("configExists", containerd.configExists());
     return root;

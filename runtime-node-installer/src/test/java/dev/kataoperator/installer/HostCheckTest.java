@@ -16,6 +16,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -28,15 +29,21 @@ class HostCheckTest {
   static final HostVirtualization PVM = new HostVirtualization(Virtualization.pvm, "kvm_pvm");
   static final HostVirtualization NONE = new HostVirtualization(Virtualization.none, "no /dev/kvm");
 
+  static final Path SOCKET = Path.of("/run/containerd/containerd.sock");
+
   static ContainerdInstallation containerd(String version) {
     return new ContainerdInstallation(
         ContainerdFlavor.containerd,
         Path.of("/etc/containerd/config.toml"),
         true,
-        Optional.of(Path.of("/usr/bin/containerd")),
+        SOCKET,
+        Optional.of(
+            new ContainerdInstallation.Running(
+                402, SOCKET, Path.of("/etc/containerd/config.toml"), "containerd")),
         Optional.ofNullable(version).map(ContainerdVersion::parse),
-        version == null ? "garbage" : "containerd github.com/containerd/containerd " + version,
-        "path");
+        version == null ? "containerd garbage" : "containerd " + version,
+        "CRI socket " + SOCKET,
+        List.of());
   }
 
   static final ContainerdInstallation OK = containerd("1.6.20");
@@ -78,18 +85,22 @@ class HostCheckTest {
   @Test
   void blockersComeFirstWithTheirOwnReason() {
     var allow = VirtualizationPolicy.AllowSoftwareEmulation;
-    var noBinary =
+    var notRunning =
         new ContainerdInstallation(
             ContainerdFlavor.k3s,
             ContainerdFlavor.k3s.config(),
             false,
+            ContainerdFlavor.k3s.socket(),
             Optional.empty(),
             Optional.empty(),
-            "",
-            "path");
-    assertReason("no containerd found", decide(HARDWARE, true, CgroupLayout.V2, noBinary, allow));
+            "(no containerd found)",
+            "not found",
+            List.of("/run/k3s/containerd/containerd.sock: no such socket"));
+    var c = decide(HARDWARE, true, CgroupLayout.V2, notRunning, allow);
+    assertReason("no containerd serves CRI on this node", c);
+    assertTrue(c.reason().contains("no such socket"), c.reason());
     assertReason(
-        "cannot tell containerd's version",
+        "cannot tell containerd's release",
         decide(HARDWARE, true, CgroupLayout.V2, containerd(null), allow));
     assertReason(
         "containerd 1.5.9 is older than 1.6",
@@ -139,6 +150,8 @@ class HostCheckTest {
     assertEquals("containerd", json.path("containerd").path("flavor").asText());
     assertEquals("1.6.20", json.path("containerd").path("version").asText());
     assertEquals("/etc/containerd/config.toml", json.path("containerd").path("config").asText());
+    assertEquals(402, json.path("containerd").path("pid").asInt());
+    assertEquals(SOCKET.toString(), json.path("containerd").path("socket").asText());
   }
 
   /**
@@ -151,6 +164,7 @@ class HostCheckTest {
     int rc =
         Main.run(
             List.of("check", "--policy", "AllowSoftwareEmulation"),
+            Map.of(),
             new PrintStream(out),
             new PrintStream(err));
     var json = new ObjectMapper().readTree(out.toString());
@@ -166,9 +180,16 @@ class HostCheckTest {
   void badUsage() {
     var err = new ByteArrayOutputStream();
     var ps = new PrintStream(err);
-    assertEquals(Main.USAGE, Main.run(List.of(), System.out, ps));
-    assertEquals(Main.USAGE, Main.run(List.of("check", "--policy", "Maybe"), System.out, ps));
-    assertEquals(Main.USAGE, Main.run(List.of("check", "--nope", "x"), System.out, ps));
-    assertTrue(err.toString().contains("usage: runtime-node-installer check"));
+    assertEquals(Main.USAGE, Main.run(List.of("frobnicate"), Map.of(), System.out, ps));
+    assertEquals(
+        Main.USAGE, Main.run(List.of("check", "--policy", "Maybe"), Map.of(), System.out, ps));
+    assertEquals(Main.USAGE, Main.run(List.of("check", "--nope", "x"), Map.of(), System.out, ps));
+    assertEquals(Main.USAGE, Main.run(List.of("install", "extra"), Map.of(), System.out, ps));
+    assertTrue(err.toString().contains("usage: runtime-node-installer"));
+    // The node flow needs its node: a missing NODE_NAME is a usage error naming the variable.
+    var err2 = new ByteArrayOutputStream();
+    assertEquals(
+        Main.USAGE, Main.run(List.of("install"), Map.of(), System.out, new PrintStream(err2)));
+    assertTrue(err2.toString().contains("NODE_NAME"), err2.toString());
   }
 }

@@ -1,6 +1,7 @@
 package dev.kataoperator.installer.containerd;
 
 import dev.kataoperator.installer.containerd.ContainerdConfigException.Kind;
+import dev.kataoperator.installer.fs.AtomicFiles;
 import java.io.IOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileSystems;
@@ -11,6 +12,8 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.stream.Collectors;
 import org.tomlj.TomlArray;
 import org.tomlj.TomlParseResult;
@@ -33,7 +36,7 @@ import org.tomlj.TomlTable;
  * added. Paths are as containerd sees them on the host; {@code hostRoot} is where the host's file
  * system is mounted here ({@code /} on the node itself, {@code /host} in the installer pod).
  */
-public final class ContainerdConfig {
+public final class ContainerdConfig implements HandlerConfig {
 
   public static final String DROP_IN_NAME = "kata-operator.toml";
   public static final String BACKUP_SUFFIX = ".kata-operator.bak";
@@ -109,6 +112,7 @@ public final class ContainerdConfig {
     this(hostRoot, mainConfig, mainConfig.resolveSibling(DROP_IN_NAME));
   }
 
+  @Override
   public Path mainConfig() {
     return mainConfig;
   }
@@ -124,6 +128,7 @@ public final class ContainerdConfig {
   // --- install -------------------------------------------------------------------------------
 
   /** Makes containerd's config register exactly {@code handlers} (the next start picks them up). */
+  @Override
   public Outcome install(ContainerdVersion containerd, List<RuntimeHandler> handlers)
       throws ContainerdConfigException {
     if (handlers.isEmpty()) {
@@ -226,32 +231,14 @@ public final class ContainerdConfig {
   // --- uninstall -----------------------------------------------------------------------------
 
   /** Removes what {@link #install} added: handlers, imports entry, drop-in, backup. */
+  @Override
   public Outcome uninstall() throws ContainerdConfigException {
-    String src = mainConfig.toString();
     refuseSymlinks();
     Optional<String> original = read(mainConfig);
     Optional<String> existingDropIn = readOwnDropIn();
     Optional<String> newMain = Optional.empty();
     if (original.isPresent()) {
-      String text = original.get();
-      ImportsEditor.imports(ImportsEditor.parse(text, src), src);
-      Optional<ManagedBlock.Found> block = ManagedBlock.find(text, src);
-      InstallRecord record =
-          block
-              .map(ManagedBlock.Found::record)
-              .or(() -> existingDropIn.flatMap(InstallRecord::find))
-              .orElse(InstallRecord.NONE);
-      if (block.isPresent()) {
-        text = ManagedBlock.remove(text, block.get());
-      }
-      text = ImportsEditor.remove(text, dropIn.toString(), record.createdImportsKey(), src);
-      String nl = ImportsEditor.newline(text);
-      if (record.addedVersion() && text.startsWith("version = 2" + nl)) {
-        text = text.substring(("version = 2" + nl).length());
-      }
-      ImportsEditor.parse(text, src);
-      boolean onlyOurs = text.matches("version = [23]\r?\n") || text.isEmpty();
-      newMain = record.createdFile() && onlyOurs ? Optional.empty() : Optional.of(text);
+      newMain = withoutOurs(original.get(), existingDropIn);
     }
     List<Change> changes = new ArrayList<>();
     try {
@@ -274,6 +261,95 @@ public final class ContainerdConfig {
       throw io(e);
     }
     return new Outcome(Optional.empty(), Optional.empty(), changes);
+  }
+
+  /**
+   * The main config's text without anything install added (block, imports entry, the version line
+   * and imports key we created); empty when we created the file and nothing else is in it.
+   */
+  private Optional<String> withoutOurs(String text, Optional<String> existingDropIn)
+      throws ContainerdConfigException {
+    String src = mainConfig.toString();
+    Optional<List<String>> imports = ImportsEditor.imports(ImportsEditor.parse(text, src), src);
+    Optional<ManagedBlock.Found> block = ManagedBlock.find(text, src);
+    if (block.isEmpty() && !imports.map(l -> l.contains(dropIn.toString())).orElse(false)) {
+      // Nothing of ours in it: the record (of a drop-in left by a killed run) says nothing here.
+      return Optional.of(text);
+    }
+    InstallRecord record =
+        block
+            .map(ManagedBlock.Found::record)
+            .or(() -> existingDropIn.flatMap(InstallRecord::find))
+            .orElse(InstallRecord.NONE);
+    if (block.isPresent()) {
+      text = ManagedBlock.remove(text, block.get());
+    }
+    text = ImportsEditor.remove(text, dropIn.toString(), record.createdImportsKey(), src);
+    String nl = ImportsEditor.newline(text);
+    if (record.addedVersion() && text.startsWith("version = 2" + nl)) {
+      text = text.substring(("version = 2" + nl).length());
+    }
+    ImportsEditor.parse(text, src);
+    boolean onlyOurs = text.matches("version = [23]\r?\n") || text.isEmpty();
+    return record.createdFile() && onlyOurs ? Optional.empty() : Optional.of(text);
+  }
+
+  // --- what is there now ----------------------------------------------------------------------
+
+  /** The handler names our block or drop-in registers now (runc, which we may add, excluded). */
+  @Override
+  public Set<String> installedHandlers() throws ContainerdConfigException {
+    String src = mainConfig.toString();
+    Set<String> names = new TreeSet<>();
+    Optional<String> main = read(mainConfig);
+    if (main.isPresent()) {
+      Optional<ManagedBlock.Found> block = ManagedBlock.find(main.get(), src);
+      if (block.isPresent()) {
+        String body = main.get().substring(block.get().start(), block.get().end());
+        names.addAll(handlerNames(body, ConfigSchema.V2));
+      }
+    }
+    Optional<String> drop = readOwnDropIn();
+    if (drop.isPresent()) {
+      for (ConfigSchema schema : ConfigSchema.values()) {
+        names.addAll(handlerNames(drop.get(), schema));
+      }
+    }
+    return names;
+  }
+
+  /** Names of handlers other than runc in {@code text}'s runtimes table of {@code schema}. */
+  static Set<String> handlerNames(String text, ConfigSchema schema) {
+    Set<String> names = new TreeSet<>();
+    TomlParseResult r = org.tomlj.Toml.parse(text);
+    if (r.hasErrors() || !(r.get(schema.runtimesPath()) instanceof TomlTable t)) {
+      return names;
+    }
+    for (String k : t.keySet()) {
+      if (!"io.containerd.runc.v2".equals(t.get(List.of(k, "runtime_type")))) {
+        names.add(k);
+      }
+    }
+    return names;
+  }
+
+  @Override
+  public ConfigSnapshot snapshot() throws ContainerdConfigException {
+    try {
+      return ConfigSnapshot.of(hostRoot, List.of(mainConfig, dropIn, backup()));
+    } catch (IOException e) {
+      throw io(e);
+    }
+  }
+
+  @Override
+  public void restore(ConfigSnapshot snapshot) throws ContainerdConfigException {
+    try {
+      // The drop-in is back before the main config imports it, and goes after it stops.
+      snapshot.restore(hostRoot, List.of(dropIn, backup(), mainConfig));
+    } catch (IOException e) {
+      throw io(e);
+    }
   }
 
   // --- decisions -----------------------------------------------------------------------------
@@ -502,7 +578,7 @@ public final class ContainerdConfig {
       }
       if (!Objects.equals(original.orElse(null), newMain)) {
         if (original.isPresent()) {
-          backupOnce(changes);
+          backupOnce(original.get(), existingDropIn, changes);
         }
         AtomicFiles.write(host(mainConfig), newMain);
         changes.add(new Change(mainConfig, original.isPresent() ? Action.UPDATED : Action.CREATED));
@@ -516,10 +592,19 @@ public final class ContainerdConfig {
     return changes;
   }
 
-  private void backupOnce(List<Change> changes) throws IOException {
+  /**
+   * The backup is the main config as it is without our changes (computed, not copied): a file we
+   * already patched never becomes the backup, and an existing backup is never overwritten.
+   */
+  private void backupOnce(String original, Optional<String> existingDropIn, List<Change> changes)
+      throws IOException, ContainerdConfigException {
     Path b = host(backup());
-    if (!Files.exists(b)) {
-      AtomicFiles.copy(host(mainConfig), b);
+    if (Files.exists(b, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+      return;
+    }
+    Optional<String> clean = withoutOurs(original, existingDropIn);
+    if (clean.isPresent()) {
+      AtomicFiles.writeLike(b, clean.get(), host(mainConfig));
       changes.add(new Change(backup(), Action.BACKED_UP));
     }
   }

@@ -6,116 +6,266 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.kataoperator.contract.ContainerdFlavor;
+import dev.kataoperator.installer.host.HostProcesses;
+import dev.kataoperator.testsupport.Containerd;
+import dev.kataoperator.testsupport.Containerd.Version;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
-import org.junit.jupiter.api.Tag;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
-@Tag("unit")
+/**
+ * Finding containerd by what a tenant cannot fake: the kernel's record of who serves the CRI socket
+ * (SO_PEERCRED), root, in the host's mount namespace; its release from CRI Version.
+ */
 class ContainerdInstallationTest {
-  static final Path DEBIAN = Path.of("/usr/bin/containerd");
-  static final Path V2 = Path.of("/opt/kata-dev-tools/bin/containerd");
+  @TempDir Path tmp;
 
-  @TempDir Path host;
-  @TempDir Path proc;
+  /** This JVM's namespaces stand for the host's (PID 1 here is not the host's init). */
+  static HostProcesses here() {
+    return new HostProcesses(Path.of("/proc"), ProcessHandle.current().pid());
+  }
 
   @Test
-  void parsesVersionLines() {
-    assertEquals(
-        Optional.of(new ContainerdVersion(1, 6, 20)),
-        ContainerdVersion.parseVersionOutput(
-            "containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3"));
-    assertEquals(
-        Optional.of(new ContainerdVersion(2, 2, 7)),
-        ContainerdVersion.parseVersionOutput(
-            "containerd github.com/containerd/containerd/v2 2.2.7+unknown \n"));
-    assertEquals(
-        Optional.of(new ContainerdVersion(1, 7, 21)),
-        ContainerdVersion.parseVersionOutput(
-            "containerd github.com/k3s-io/containerd v1.7.21-k3s2 abcdef"));
-    assertEquals(
-        Optional.empty(), ContainerdVersion.parseVersionOutput("k3s version v1.31.1+k3s1"));
+  void parsesVersions() {
+    assertEquals(new ContainerdVersion(1, 6, 20), ContainerdVersion.parse("1.6.20~ds1"));
+    assertEquals(new ContainerdVersion(2, 2, 7), ContainerdVersion.parse("2.2.7+unknown"));
+    assertEquals(new ContainerdVersion(1, 7, 21), ContainerdVersion.parse("v1.7.21-k3s2"));
     assertFalse(new ContainerdVersion(1, 5, 18).isSupported());
     assertTrue(new ContainerdVersion(1, 6, 0).isSupported());
   }
 
   @Test
-  void readsTheConfigArgument() {
+  void readsTheConfigAndAddressArguments() {
+    Optional<Path> cwd = Optional.of(Path.of("/var/lib"));
     assertEquals(
         Optional.of(Path.of("/a.toml")),
-        ContainerdInstallation.configArg(List.of("containerd", "--config", "/a.toml")));
+        ContainerdInstallation.configArg(List.of("containerd", "--config", "/a.toml"), cwd));
     assertEquals(
         Optional.of(Path.of("/k.toml")),
-        ContainerdInstallation.configArg(List.of("containerd", "-c", "/k.toml", "-a", "/s")));
+        ContainerdInstallation.configArg(List.of("containerd", "-c", "/k.toml", "-a", "/s"), cwd));
     assertEquals(
-        Optional.of(Path.of("/b.toml")),
-        ContainerdInstallation.configArg(List.of("containerd", "--config=/b.toml")));
-    assertEquals(Optional.empty(), ContainerdInstallation.configArg(List.of("containerd")));
+        Optional.of(Path.of("/var/lib/rel.toml")),
+        ContainerdInstallation.configArg(List.of("containerd", "--config=rel.toml"), cwd),
+        "relative to containerd's working directory");
+    assertEquals(Optional.empty(), ContainerdInstallation.configArg(List.of("containerd"), cwd));
+    assertEquals(
+        Optional.of(Path.of("/run/k3s/containerd/containerd.sock")),
+        ContainerdInstallation.addressArg(
+            List.of("containerd", "-a", "/run/k3s/containerd/containerd.sock")));
   }
 
   @Test
-  void asksTheRealBinariesForTheirVersion() {
-    assumeTrue(Files.isExecutable(DEBIAN) && Files.isExecutable(V2));
+  void grpcAddressComesFromTheConfig() throws Exception {
+    Path cfg = tmp.resolve("etc/containerd/config.toml");
+    Files.createDirectories(cfg.getParent());
+    Files.writeString(cfg, "version = 2\n[grpc]\n  address = \"/run/custom/c.sock\"\n");
+    assertEquals(
+        Optional.of(Path.of("/run/custom/c.sock")),
+        ContainerdInstallation.grpcAddress(tmp, Path.of("/etc/containerd/config.toml")));
     var q =
         new ContainerdInstallation.Query(
-            host, Optional.empty(), Optional.empty(), Optional.empty(), Optional.of(DEBIAN));
+            tmp,
+            here(),
+            Optional.empty(),
+            Optional.of(Path.of("/etc/containerd/config.toml")),
+            Optional.empty());
     assertEquals(
-        new ContainerdVersion(1, 6, 20), ContainerdInstallation.detect(q).version().orElseThrow());
-    q =
-        new ContainerdInstallation.Query(
-            host, Optional.empty(), Optional.empty(), Optional.empty(), Optional.of(V2));
-    assertEquals(
-        new ContainerdVersion(2, 2, 7), ContainerdInstallation.detect(q).version().orElseThrow());
+        List.of(Path.of("/run/custom/c.sock")), ContainerdInstallation.candidateSockets(q));
+  }
+
+  /** The real releases, found by their socket; the version is what CRI says, nothing run. */
+  @ParameterizedTest
+  @EnumSource(Version.class)
+  void findsTheRealContainerdByItsSocket(Version version) throws Exception {
+    assumeTrue(version.installed(), version + " missing");
+    Path config = tmp.resolve("config.toml");
+    Files.writeString(config, "version = 2\n");
+    try (var c = Containerd.startWithConfig(version, config, tmp.resolve("c"))) {
+      var found =
+          ContainerdInstallation.detect(
+              new ContainerdInstallation.Query(
+                  tmp,
+                  here(),
+                  Optional.of(ContainerdFlavor.containerd),
+                  Optional.empty(),
+                  Optional.of(c.socket())));
+      var running = found.running().orElseThrow(() -> new AssertionError(found.rejected()));
+      assertEquals(c.pid(), running.pid());
+      assertEquals(config, running.configArg());
+      assertEquals(c.socket(), found.socket());
+      assertEquals(ContainerdVersion.parse(version.release()), found.version().orElseThrow());
+      assertTrue(found.versionOutput().startsWith("containerd "), found.versionOutput());
+      assertEquals(config, found.config(), "the config it reads is the one to edit");
+      assertEquals(Optional.empty(), found.configMismatch());
+    }
   }
 
   /**
-   * A k3s node as the installer pod sees it: the running containerd's cmdline names k3s's config.
+   * A socket served by someone other than root is not the node's containerd, whatever it answers.
    */
   @Test
-  void findsARunningK3sContainerd() throws Exception {
-    assumeTrue(Files.isExecutable(DEBIAN));
-    Path p = Files.createDirectories(proc.resolve("4242"));
-    Files.writeString(p.resolve("comm"), "containerd\n");
+  void aSocketServedByAnotherUserIsRejected() throws Exception {
+    assumeTrue(Files.isExecutable(Path.of("/usr/bin/socat")), "socat missing");
+    // uid 65534 must reach the directory to bind its socket there.
+    Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rwx--x--x"));
+    Path dir = Files.createDirectories(tmp.resolve("s"));
+    Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwxrwx"));
+    Path socket = dir.resolve("fake.sock");
+    Process p =
+        new ProcessBuilder(
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "socat",
+                "UNIX-LISTEN:" + socket + ",fork",
+                "SYSTEM:true")
+            .redirectErrorStream(true)
+            .start();
+    try {
+      long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+      while (!Files.exists(socket) && System.nanoTime() < deadline) {
+        if (!p.isAlive()) {
+          throw new AssertionError("socat: " + new String(p.getInputStream().readAllBytes()));
+        }
+        Thread.sleep(50);
+      }
+      var found =
+          ContainerdInstallation.detect(
+              new ContainerdInstallation.Query(
+                  tmp, here(), Optional.empty(), Optional.empty(), Optional.of(socket)));
+      assertTrue(found.running().isEmpty());
+      assertTrue(
+          found.rejected().getFirst().contains("as uid 65534, not root"),
+          found.rejected().toString());
+    } finally {
+      p.destroy();
+      p.waitFor(10, TimeUnit.SECONDS);
+    }
+  }
+
+  /**
+   * With no socket answering at the usual places, the host's processes are scanned: a process named
+   * containerd with a lower pid, owned by uid 1000, is turned down (and its binary never run), as
+   * is a root one in a container's mount namespace; the real containerd is taken, and only because
+   * the kernel says it serves the socket its command line names.
+   */
+  @Test
+  void aLowerPidContainerdOfAnotherUserIsRejectedAndNothingIsExecuted() throws Exception {
+    assumeTrue(Version.V1_6.installed(), "containerd 1.6 missing");
+    Path config = tmp.resolve("config.toml");
+    Files.writeString(config, "version = 2\n");
+    try (var c = Containerd.startWithConfig(Version.V1_6, config, tmp.resolve("c"))) {
+      long real = c.pid();
+      Path proc = tmp.resolve("proc");
+      Path fakeRoot = Files.createDirectories(tmp.resolve("root"));
+      // The host's root as the fake proc shows it: only the real socket is there.
+      Path link = fakeRoot.resolve(c.socket().toString().substring(1));
+      Files.createDirectories(link.getParent());
+      Files.createSymbolicLink(link, c.socket());
+      process(proc, 1, "systemd", 0, "mnt:[4026531840]", List.of("/sbin/init"));
+      Files.createSymbolicLink(proc.resolve("1/root"), fakeRoot);
+      Path marker = tmp.resolve("executed");
+      Path evil = tmp.resolve("evil");
+      Files.writeString(evil, "#!/bin/sh\ntouch " + marker + "\n");
+      Files.setPosixFilePermissions(evil, PosixFilePermissions.fromString("rwxr-xr-x"));
+      Path fake =
+          process(
+              proc,
+              5,
+              "containerd",
+              1000,
+              "mnt:[4026531840]",
+              List.of("containerd", "--address", c.socket().toString(), "--config", "/evil.toml"));
+      Files.createSymbolicLink(fake.resolve("exe"), evil);
+      process(
+          proc,
+          7,
+          "containerd",
+          0,
+          "mnt:[4026532999]",
+          List.of("containerd", "--address", c.socket().toString()));
+      process(
+          proc,
+          real,
+          "containerd",
+          0,
+          "mnt:[4026531840]",
+          List.of("containerd", "--config", config.toString(), "--address", c.socket().toString()));
+
+      var found =
+          ContainerdInstallation.detect(
+              new ContainerdInstallation.Query(
+                  tmp,
+                  new HostProcesses(proc, 1),
+                  Optional.empty(),
+                  Optional.empty(),
+                  Optional.empty()));
+
+      assertEquals(
+          real, found.running().orElseThrow(() -> new AssertionError(found.rejected())).pid());
+      assertEquals(config, found.config());
+      assertEquals(new ContainerdVersion(1, 6, 20), found.version().orElseThrow());
+      String rejected = String.join("\n", found.rejected());
+      assertTrue(
+          rejected.contains("process 5 named containerd: pid 5 runs as uid 1000, not root"),
+          rejected);
+      assertTrue(
+          rejected.contains("process 7 named containerd: pid 7 runs in another mount namespace"),
+          rejected);
+      assertTrue(rejected.contains("/run/containerd/containerd.sock: no such socket"), rejected);
+      assertFalse(Files.exists(marker), "nothing found through /proc was executed");
+    }
+  }
+
+  /** A fake /proc/PID: comm, status (uid), ns/mnt, cmdline. */
+  static Path process(Path proc, long pid, String comm, int uid, String mntNs, List<String> args)
+      throws Exception {
+    Path d = Files.createDirectories(proc.resolve(Long.toString(pid)));
+    Files.writeString(d.resolve("comm"), comm + "\n");
     Files.writeString(
-        p.resolve("cmdline"),
-        "containerd\0-c\0/var/lib/rancher/k3s/agent/etc/containerd/config.toml\0-a\0/run/k3s/containerd/containerd.sock\0");
-    Files.createSymbolicLink(p.resolve("exe"), DEBIAN);
-    Path other = Files.createDirectories(proc.resolve("17"));
-    Files.writeString(other.resolve("comm"), "kubelet\n");
-    Files.createDirectories(proc.resolve("self"));
-    var found =
-        ContainerdInstallation.detect(
-            new ContainerdInstallation.Query(
-                host, Optional.of(proc), Optional.empty(), Optional.empty(), Optional.empty()));
-    assertEquals(ContainerdFlavor.k3s, found.flavor());
-    assertEquals(
-        ContainerdFlavor.k3s.config(), found.config(), "k3s is configured through its template");
-    assertFalse(found.configExists());
-    assertEquals(new ContainerdVersion(1, 6, 20), found.version().orElseThrow());
-    assertTrue(found.source().startsWith("process 4242"), found.source());
+        d.resolve("status"),
+        "Name:\t" + comm + "\nUid:\t" + uid + "\t" + uid + "\t" + uid + "\t" + uid + "\n");
+    Files.createDirectories(d.resolve("ns"));
+    Files.createSymbolicLink(d.resolve("ns/mnt"), Path.of(mntNs));
+    Files.writeString(d.resolve("cmdline"), String.join("\0", args) + "\0");
+    return d;
   }
 
   @Test
-  void fallsBackToWellKnownPaths() throws Exception {
-    Path rke2 = host.resolve("var/lib/rancher/rke2/agent/etc/containerd");
+  void theFlavorComesFromWellKnownPathsWhenNothingServes() throws Exception {
+    Path rke2 = tmp.resolve("var/lib/rancher/rke2/agent/etc/containerd");
     Files.createDirectories(rke2);
     Files.writeString(rke2.resolve("config.toml"), "version = 2\n");
+    Path proc = Files.createDirectories(tmp.resolve("proc"));
+    Files.createDirectories(proc.resolve("1"));
+    Files.createSymbolicLink(proc.resolve("1/root"), Files.createDirectories(tmp.resolve("empty")));
     var found =
         ContainerdInstallation.detect(
             new ContainerdInstallation.Query(
-                host, Optional.of(proc), Optional.empty(), Optional.empty(), Optional.empty()));
+                tmp,
+                new HostProcesses(proc, 1),
+                Optional.empty(),
+                Optional.empty(),
+                Optional.empty()));
     assertEquals(ContainerdFlavor.rke2, found.flavor());
-    assertEquals(Optional.empty(), found.binary(), "no binary under the fake root");
-    assertEquals("path", found.source());
+    assertEquals(ContainerdFlavor.rke2.config(), found.config(), "rke2 is configured by template");
+    assertEquals(ContainerdFlavor.rke2.socket(), found.socket());
+    assertTrue(found.running().isEmpty());
 
     var plain =
         ContainerdInstallation.detect(
             new ContainerdInstallation.Query(
-                host,
-                Optional.empty(),
+                tmp,
+                new HostProcesses(proc, 1),
                 Optional.of(ContainerdFlavor.containerd),
                 Optional.empty(),
                 Optional.empty()));

@@ -6,11 +6,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.kataoperator.installer.containerd.Daemon.Release;
+import dev.kataoperator.installer.cri.CriClient;
+import dev.kataoperator.installer.cri.CriView;
+import dev.kataoperator.testsupport.Containerd;
+import dev.kataoperator.testsupport.Containerd.Version;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
-import org.junit.jupiter.api.Tag;
+import java.util.Optional;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -21,7 +26,6 @@ import org.junit.jupiter.params.provider.EnumSource;
  * on a private config, root, state and socket under a temp dir, and crictl asks its CRI plugin
  * which runtime handlers it has.
  */
-@Tag("containerd")
 class RealContainerdTest {
   static final List<RuntimeHandler> KATA = List.of(RuntimeHandler.kata("kata-qemu"));
 
@@ -30,13 +34,12 @@ class RealContainerdTest {
 
   @TempDir Path dir;
 
-  static void assumeInstalled(Release r) throws Exception {
-    assumeTrue(Files.isExecutable(r.binary) && Files.isExecutable(Daemon.CRICTL), r + " missing");
+  static void assumeInstalled(Version r) throws Exception {
+    assumeTrue(r.installed() && Files.isExecutable(Containerd.CRICTL), r + " missing");
   }
 
-  static ContainerdVersion versionOf(Release r) {
-    String out = ContainerdInstallation.versionOutput(r.binary);
-    return ContainerdVersion.parseVersionOutput(out).orElseThrow(() -> new AssertionError(out));
+  static ContainerdVersion versionOf(Version r) throws Exception {
+    return ContainerdVersion.parse(r.release());
   }
 
   /**
@@ -68,7 +71,7 @@ class RealContainerdTest {
         + "\"\n";
   }
 
-  void installThenUninstall(Release release, int configVersion, ConfigSchema expected)
+  void installThenUninstall(Version release, int configVersion, ConfigSchema expected)
       throws Exception {
     assumeInstalled(release);
     Path main = dir.resolve("etc/config.toml");
@@ -80,7 +83,7 @@ class RealContainerdTest {
     var out = config.install(versionOf(release), KATA);
     assertEquals(expected, out.schema().orElseThrow());
     assertFalse(config.install(versionOf(release), KATA).changed(), "second install");
-    try (var d = Daemon.start(release, main, dir.resolve("run1"))) {
+    try (var d = Containerd.startWithConfig(release, main, dir.resolve("run1"))) {
       JsonNode info = d.info();
       JsonNode kata = info.path("config").path("containerd").path("runtimes").path("kata-qemu");
       assertEquals(
@@ -101,16 +104,34 @@ class RealContainerdTest {
           "runc is still there");
       assertEquals(LOG_LINE_SIZE, logLineSize(info));
       assertFalse(d.anyPluginFailed(), d.log());
+      // The installer's own CRI client reads the same from containerd's verbose Status.
+      try (CriClient cri = CriClient.open(d.socket())) {
+        CriView view = CriView.of(cri.status(Duration.ofSeconds(30)));
+        assertTrue(view.runtimeReady(), view.notReadyReason());
+        CriView.Handler h = view.handlers().get("kata-qemu");
+        assertEquals("io.containerd.kata-qemu.v2", h.runtimeType());
+        assertEquals("/opt/kata/bin/containerd-shim-kata-qemu-v2", h.runtimePath());
+        assertEquals(
+            Optional.of("/opt/kata/current/share/defaults/kata-qemu.toml"), h.configPath());
+        assertEquals("io.containerd.runc.v2", view.handlers().get("runc").runtimeType());
+        assertEquals("containerd", cri.version(Duration.ofSeconds(30)).getRuntimeName());
+      }
+      assertEquals(Set.of("kata-qemu"), config.installedHandlers());
     }
 
     assertTrue(config.uninstall().changed());
+    assertEquals(Set.of(), config.installedHandlers());
     assertEquals(original, Files.readString(main), "the main config is byte-for-byte back");
     try (var files = Files.list(main.getParent())) {
       assertEquals(List.of(main), files.toList(), "no drop-in, backup or temp file is left");
     }
-    try (var d = Daemon.start(release, main, dir.resolve("run2"))) {
+    try (var d = Containerd.startWithConfig(release, main, dir.resolve("run2"))) {
       JsonNode runtimes = d.runtimes();
       assertTrue(runtimes.path("kata-qemu").isMissingNode(), runtimes.toString());
+      try (CriClient cri = CriClient.open(d.socket())) {
+        assertFalse(
+            CriView.of(cri.status(Duration.ofSeconds(30))).handlers().containsKey("kata-qemu"));
+      }
       assertEquals("io.containerd.runc.v2", runtimes.path("runc").path("runtimeType").asText());
       assertEquals(LOG_LINE_SIZE, logLineSize(d.info()));
       assertFalse(d.anyPluginFailed(), d.log());
@@ -120,17 +141,17 @@ class RealContainerdTest {
   @Test
   void containerd16RegistersTheHandlerFromTheMainFileBlockAndForgetsItAfterUninstall()
       throws Exception {
-    installThenUninstall(Release.V1_6, 2, ConfigSchema.V2);
+    installThenUninstall(Version.V1_6, 2, ConfigSchema.V2);
   }
 
   @Test
   void containerd22RegistersTheHandlerFromAV3DropInAndForgetsItAfterUninstall() throws Exception {
-    installThenUninstall(Release.V2_2, 3, ConfigSchema.V3);
+    installThenUninstall(Version.V2_2, 3, ConfigSchema.V3);
   }
 
   @Test
   void containerd22WithAVersion2MainConfigTakesAV2DropIn() throws Exception {
-    installThenUninstall(Release.V2_2, 2, ConfigSchema.V2);
+    installThenUninstall(Version.V2_2, 2, ConfigSchema.V2);
   }
 
   /**
@@ -138,8 +159,8 @@ class RealContainerdTest {
    * has the handler on top of its defaults, and after uninstall the file is gone again.
    */
   @ParameterizedTest
-  @EnumSource(Release.class)
-  void aMissingMainConfigIsCreatedAndRemoved(Release release) throws Exception {
+  @EnumSource(Version.class)
+  void aMissingMainConfigIsCreatedAndRemoved(Version release) throws Exception {
     assumeInstalled(release);
     Path main = dir.resolve("etc/config.toml");
     var config = new ContainerdConfig(Path.of("/"), main);
@@ -162,7 +183,7 @@ class RealContainerdTest {
    */
   @Test
   void containerd16DropInsWouldWipeTheMainCriSection() throws Exception {
-    assumeInstalled(Release.V1_6);
+    assumeInstalled(Version.V1_6);
     Path main = dir.resolve("config.toml");
     Path dropIn = dir.resolve("drop-in.toml");
     Files.writeString(
@@ -174,7 +195,7 @@ class RealContainerdTest {
             + "\n");
     Files.writeString(
         dropIn, "version = 2\n" + RuntimeHandler.kata("kata-qemu").toToml(ConfigSchema.V2));
-    String dump = dump(Release.V1_6, main);
+    String dump = dump(Version.V1_6, main);
     assertTrue(dump.contains("io.containerd.kata-qemu.v2"), dump);
     assertFalse(dump.contains("max_container_log_line_size = " + LOG_LINE_SIZE), dump);
     assertFalse(dump.contains("containerd.runtimes.runc]"), "runc is gone too:\n" + dump);
@@ -183,11 +204,11 @@ class RealContainerdTest {
   /** ... while 2.2 merges the drop-in into the main config's section. */
   @Test
   void containerd22MergesDropInsIntoTheMainCriSection() throws Exception {
-    assumeInstalled(Release.V2_2);
+    assumeInstalled(Version.V2_2);
     Path main = dir.resolve("config.toml");
     Files.writeString(main, privateConfig(3));
-    new ContainerdConfig(Path.of("/"), main).install(versionOf(Release.V2_2), KATA);
-    String dump = dump(Release.V2_2, main);
+    new ContainerdConfig(Path.of("/"), main).install(versionOf(Version.V2_2), KATA);
+    String dump = dump(Version.V2_2, main);
     assertTrue(dump.contains("max_container_log_line_size = " + LOG_LINE_SIZE), dump);
     assertTrue(dump.contains("io.containerd.kata-qemu.v2"), dump);
   }
@@ -200,11 +221,12 @@ class RealContainerdTest {
         : c.path("maxContainerLogSize").asInt();
   }
 
-  String dump(Release release, Path config) throws Exception {
+  String dump(Version release, Path config) throws Exception {
     var r =
-        Daemon.run(
-            List.of(release.binary.toString(), "--config", config.toString(), "config", "dump"),
-            dir);
+        Containerd.run(
+            List.of(release.containerd.toString(), "--config", config.toString(), "config", "dump"),
+            null,
+            60);
     assertEquals(0, r.exit(), r.out());
     return r.out();
   }
