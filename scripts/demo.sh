@@ -24,6 +24,37 @@ trap cleanup EXIT
 say() { printf '\n== %s\n' "$*"; }
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
+# Every client call gets a timeout that fits a pod start under software emulation on a slow
+# machine (crictl's own default is a few seconds).
+crictl() { command crictl --timeout 120s "$@"; }
+ctr() { /usr/bin/ctr --timeout 120s "$@"; }
+
+# run WHAT COMMAND...: runs COMMAND, keeping its stderr; on failure says what failed, shows that
+# stderr and the last lines of the logs that explain it (containerd's, which carries the shim's,
+# and the guest consoles), and stops the demo. Never a bare "Error 1".
+run() {
+  local what=$1; shift
+  local err="$work/last.err" rc=0
+  "$@" 2>"$err" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    {
+      echo "demo: FAILED: $what (exit $rc)"
+      echo "  command: $*"
+      sed 's/^/  stderr: /' "$err" | tail -n 20
+      if [ -f "$work/containerd.log" ]; then
+        echo "  last lines of containerd's log (with the shim's):"
+        tail -n 25 "$work/containerd.log" | sed 's/^/    /'
+      fi
+      for console in /run/kata/shim/*/*/console.log; do
+        [ -f "$console" ] || continue
+        echo "  guest console $console:"
+        tail -n 10 "$console" | sed 's/^/    /'
+      done
+    } >&2
+    exit "$rc"
+  fi
+}
+
 bash "$root/e2e/images/build-busybox.sh" "$root/build/images"
 bash "$root/e2e/images/build-pause.sh" "$root/build/images"
 rootfs="$work/busybox"
@@ -32,12 +63,13 @@ umoci raw unpack --image "$root/build/images/busybox-oci:latest" "$rootfs" >/dev
 say "1. kata-run: one container in one microVM"
 echo "host kernel:  $(uname -r)"
 t=$(date +%s%N)
-echo "guest kernel: $("$kata_run" --rootfs "$rootfs" -- uname -r)   ($(ms_since "$t") ms: JVM, boot, run, teardown)"
+guest=$(run "kata-run uname -r" timeout 300 "$kata_run" --rootfs "$rootfs" -- uname -r)
+echo "guest kernel: $guest   ($(ms_since "$t") ms: JVM, boot, run, teardown)"
 set +e; "$kata_run" --rootfs "$rootfs" -- sh -c 'exit 7'; echo "exit status of 'exit 7' in the VM: $?"; set -e
-echo "hello through stdin" | "$kata_run" --rootfs "$rootfs" -i -e WHO=demo -- sh -c 'read l; echo "$WHO got: $l"'
+echo "hello through stdin" | run "kata-run with stdin" timeout 300 "$kata_run" --rootfs "$rootfs" -i -e WHO=demo -- sh -c 'read l; echo "$WHO got: $l"'
 
 say "2. the node payload, installed under $work/opt-kata"
-make -C "$root" --no-print-directory -s install-payload PREFIX="$work/opt-kata" 2>&1 | tail -1
+run "install the payload" make -C "$root" --no-print-directory -s install-payload PREFIX="$work/opt-kata"
 ls -l "$work/opt-kata/bin/"
 
 say "3. a pod through containerd's CRI, as kubelet would start it (runtime handler kata-qemu)"
@@ -70,7 +102,8 @@ env -u KATA_CONFIG PATH="$work/opt-kata/bin:/usr/bin:$PATH" /usr/bin/containerd 
 ctd_pid=$!
 export CONTAINER_RUNTIME_ENDPOINT="unix://$work/containerd.sock" IMAGE_SERVICE_ENDPOINT="unix://$work/containerd.sock"
 for _ in $(seq 50); do [ -S "$work/containerd.sock" ] && break; sleep 0.1; done
-for img in pause busybox; do /usr/bin/ctr -a "$work/containerd.sock" -n k8s.io images import "$root/build/images/$img.tar" >/dev/null; done
+for _ in $(seq 100); do [ -S "$work/containerd.sock" ] && break; sleep 0.1; done
+for img in pause busybox; do run "import $img" ctr -a "$work/containerd.sock" -n k8s.io images import "$root/build/images/$img.tar" >/dev/null; done
 cat > "$work/pod.json" <<JSON
 {"metadata":{"name":"demo-pod","namespace":"default","uid":"demo","attempt":1},"hostname":"demo-pod","log_directory":"$work/logs","linux":{}}
 JSON
@@ -80,17 +113,21 @@ cat > "$work/web.json" <<'JSON'
  "log_path":"web.log","linux":{}}
 JSON
 t=$(date +%s%N)
-pod=$(crictl runp --runtime kata-qemu "$work/pod.json" 2>/dev/null)
+pod=$(run "start the pod (crictl runp)" crictl runp --runtime kata-qemu "$work/pod.json")
 echo "pod sandbox $pod ready in $(ms_since "$t") ms (VM booted, CNI network attached to it)"
-web=$(crictl create "$pod" "$work/web.json" "$work/pod.json" 2>/dev/null)
-crictl start "$web" >/dev/null 2>&1
-ip=$(crictl inspectp "$pod" 2>/dev/null | jq -r .status.network.ip)
+web=$(run "create the web container" crictl create "$pod" "$work/web.json" "$work/pod.json")
+run "start the web container" crictl start "$web" >/dev/null
+ip=$(run "inspect the pod" crictl inspectp "$pod" | jq -r .status.network.ip)
 echo "pod IP: $ip"
 for _ in $(seq 50); do out=$(timeout 3 busybox wget -q -O - "http://$ip:8080/" 2>/dev/null || true); [ -n "$out" ] && break; sleep 0.2; done
+[ -n "$out" ] || { echo "demo: FAILED: no answer from http://$ip:8080/ (the pod's web server in its VM)" >&2; exit 1; }
 echo "GET http://$ip:8080/ from the host -> $out"
-echo "crictl exec uname -r -> $(crictl exec "$web" uname -r 2>/dev/null)"
-crictl stop "$web" >/dev/null 2>&1; crictl rm "$web" >/dev/null 2>&1
-crictl stopp "$pod" >/dev/null 2>&1; crictl rmp "$pod" >/dev/null 2>&1
+in_pod=$(run "exec in the pod" crictl exec "$web" uname -r)
+echo "crictl exec uname -r -> $in_pod"
+run "stop the web container" crictl stop "$web" >/dev/null
+run "remove the web container" crictl rm "$web" >/dev/null
+run "stop the pod" crictl stopp "$pod" >/dev/null
+run "remove the pod" crictl rmp "$pod" >/dev/null
 sleep 1
 echo "pod removed; its VMs left running: $(pgrep -fc "qemu-system.*/run/kata/shim/k8s.io/$pod" || true)"
 

@@ -43,6 +43,7 @@ import dev.kataoperator.shim.containerd.api.types.task.ProcessInfo;
 import dev.kataoperator.shim.containerd.api.types.task.Status;
 import dev.kataoperator.shim.containerd.io.ProcessIo;
 import dev.kataoperator.shim.ttrpc.Code;
+import dev.kataoperator.shim.ttrpc.ServerCall;
 import dev.kataoperator.shim.ttrpc.TtrpcException;
 import dev.kataoperator.shim.ttrpc.TtrpcServer;
 import java.lang.System.Logger.Level;
@@ -80,6 +81,8 @@ public final class TaskService {
   private final Runnable onShutdown;
   private final Map<String, Container> containers = new ConcurrentHashMap<>();
   private final AtomicBoolean shutDown = new AtomicBoolean();
+  private volatile boolean shutdownAsked;
+  private volatile boolean abandoned;
 
   private static final class Proc {
     final String containerId;
@@ -140,7 +143,7 @@ public final class TaskService {
               svc,
               "Create",
               CreateTaskRequest.parser(),
-              (r, c) -> mapped("Create", r, () -> create(r)))
+              (r, c) -> mapped("Create", r, () -> create(r, c)))
           .register(
               svc, "Start", StartRequest.parser(), (r, c) -> mapped("Start", r, () -> start(r)))
           .register(
@@ -222,7 +225,7 @@ public final class TaskService {
     return containers.size();
   }
 
-  CreateTaskResponse create(CreateTaskRequest r) throws Exception {
+  CreateTaskResponse create(CreateTaskRequest r, ServerCall call) throws Exception {
     requireId(r.getId());
     if (!r.getCheckpoint().isEmpty()) {
       throw TtrpcException.unimplemented("restoring from a checkpoint is not supported");
@@ -250,6 +253,23 @@ public final class TaskService {
                   r.getCheckpoint()));
       withIo.handle = created;
       withIo.init.handle = created.init();
+      if (call.isCancelled()) {
+        // containerd stopped waiting (a cancelled or timed-out RunPodSandbox): nobody will use
+        // this container or delete it. Undo it, and leave if it was the pod's last.
+        LOG.log(
+            Level.WARNING,
+            "Create of {0} finished after containerd gave up on it; removing it",
+            r.getId());
+        try {
+          created.init().delete();
+        } catch (Exception e) {
+          LOG.log(Level.WARNING, "removing abandoned container " + r.getId(), e);
+        }
+        abandoned = true;
+        throw new TtrpcException(
+            Code.DEADLINE_EXCEEDED,
+            "container " + r.getId() + " was created after containerd stopped waiting for it");
+      }
       int pid = created.init().pid();
       withIo.init.pid = pid;
       events.publish(
@@ -272,6 +292,7 @@ public final class TaskService {
       if (io != null) {
         io.close();
       }
+      shutdownIfAbandoned();
       throw e;
     }
   }
@@ -282,7 +303,14 @@ public final class TaskService {
       if (p.started) {
         throw TtrpcException.failedPrecondition("process %s already started", describe(p));
       }
-      p.pid = p.handle.start();
+      try {
+        p.pid = p.handle.start();
+      } catch (Exception | Error e) {
+        // Nothing will ever write to this process's output: give its readers their EOF now.
+        // (containerd's CRI ExecSync waited a minute for it after a failed exec.)
+        p.io.close();
+        throw e;
+      }
       p.started = true;
     }
     if (p.execId.isEmpty()) {
@@ -504,8 +532,32 @@ public final class TaskService {
 
   Empty shutdown(ShutdownRequest r) throws Exception {
     if (!r.getNow() && !containers.isEmpty()) {
+      // containerd asks after a failed Create too, while that container is still being undone:
+      // remember, and go once no container is left.
+      shutdownAsked = true;
       return Empty.getDefaultInstance();
     }
+    exit();
+    return Empty.getDefaultInstance();
+  }
+
+  /**
+   * After a Create failed or was abandoned: when containerd has given up on this shim (it asked it
+   * to shut down, or its Create deadline passed) and no container is left, the shim and its VM go;
+   * nobody would ever stop them otherwise.
+   */
+  private void shutdownIfAbandoned() {
+    if ((shutdownAsked || abandoned) && containers.isEmpty()) {
+      LOG.log(Level.WARNING, "containerd gave up on this shim and no container is left; exiting");
+      try {
+        exit();
+      } catch (Exception e) {
+        LOG.log(Level.WARNING, "shutting down after an abandoned Create", e);
+      }
+    }
+  }
+
+  private void exit() throws Exception {
     if (shutDown.compareAndSet(false, true)) {
       try {
         backend.shutdown();
@@ -514,7 +566,6 @@ public final class TaskService {
         Thread.ofVirtual().name("shim-shutdown").start(onShutdown);
       }
     }
-    return Empty.getDefaultInstance();
   }
 
   private Container container(String id) {

@@ -4,6 +4,7 @@ import com.google.protobuf.Any;
 import com.google.protobuf.StringValue;
 import dev.kataoperator.shim.containerd.io.ProcessIo;
 import dev.kataoperator.shim.ttrpc.TtrpcException;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
@@ -21,6 +22,8 @@ final class FakeBackend implements TaskBackend {
   final AtomicInteger nextPid = new AtomicInteger(100);
   volatile Consumer<String> oom;
   volatile RuntimeException failCreate;
+  volatile Duration createTakes = Duration.ZERO;
+  volatile RuntimeException failStart;
   volatile boolean shutdown;
 
   static String key(String id, String execId) {
@@ -34,6 +37,11 @@ final class FakeBackend implements TaskBackend {
   @Override
   public Container create(CreateRequest r) {
     calls.add("create " + r.containerId() + " " + r.bundle() + " " + r.rootfs().size());
+    try {
+      Thread.sleep(createTakes);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
     if (failCreate != null) {
       throw failCreate;
     }
@@ -115,6 +123,9 @@ final class FakeBackend implements TaskBackend {
     @Override
     public int start() {
       calls.add("start " + key(id, execId));
+      if (failStart != null) {
+        throw failStart;
+      }
       return 1000 + calls.size();
     }
 

@@ -125,6 +125,87 @@ class TaskServiceTest {
     assertEquals(n, published.size(), "events: " + topics());
   }
 
+  /**
+   * containerd gives up on a Create that takes longer than its caller's deadline (a cancelled
+   * RunPodSandbox); the container is undone when the Create finishes and, since nothing is left,
+   * the shim shuts down: nobody would ever stop it otherwise.
+   */
+  /**
+   * An exec whose start fails (a missing binary) will never write its output: its FIFO readers get
+   * EOF at once. (containerd's ExecSync waited a minute for that EOF.)
+   */
+  @Test
+  void aFailedStartGivesTheOutputReadersTheirEof() throws Exception {
+    create("c1");
+    call("Start", StartRequest.newBuilder().setId("c1").build(), StartResponse.parser());
+    Path stdout = dir.resolve("e1-stdout");
+    dev.kataoperator.shim.host.Native.mkfifo(stdout, 0600);
+    Any spec =
+        Any.newBuilder()
+            .setTypeUrl("types.containerd.io/opencontainers/runtime-spec/1/Process")
+            .setValue(ByteString.copyFromUtf8("{\"args\":[\"no-such-binary\"]}"))
+            .build();
+    call(
+        "Exec",
+        ExecProcessRequest.newBuilder()
+            .setId("c1")
+            .setExecId("e1")
+            .setSpec(spec)
+            .setStdout(stdout.toString())
+            .build(),
+        Empty.parser());
+    var reading =
+        java.util.concurrent.CompletableFuture.supplyAsync(
+            () -> {
+              try {
+                return java.nio.file.Files.readAllBytes(stdout).length;
+              } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+              }
+            });
+    backend.failStart = new IllegalArgumentException("executable file not found");
+    assertEquals(
+        Code.INVALID_ARGUMENT,
+        fails("Start", StartRequest.newBuilder().setId("c1").setExecId("e1").build()).code());
+    assertEquals(0, reading.get(5, TimeUnit.SECONDS), "the reader got its EOF");
+  }
+
+  @Test
+  void aCreateFinishedAfterTheCallersDeadlineIsUndoneAndTheShimLeaves() throws Exception {
+    backend.createTakes = Duration.ofMillis(800);
+    TtrpcException e =
+        assertThrows(
+            TtrpcException.class,
+            () ->
+                client.call(
+                    service,
+                    "Create",
+                    CreateTaskRequest.newBuilder()
+                        .setId("late")
+                        .setBundle(dir.resolve("late").toString())
+                        .build(),
+                    CreateTaskResponse.parser(),
+                    Duration.ofMillis(200)));
+    assertEquals(Code.DEADLINE_EXCEEDED, e.code());
+    assertTrue(shutdownCalled.await(10, TimeUnit.SECONDS), "the shim did not leave");
+    assertTrue(backend.calls.contains("delete late"), backend.calls.toString());
+    assertTrue(backend.shutdown, "the backend (the VM) was shut down");
+  }
+
+  @Test
+  void aShutdownAskedDuringAFailingCreateIsHonouredOnceNothingIsLeft() throws Exception {
+    backend.createTakes = Duration.ofMillis(800);
+    backend.failCreate = new IllegalStateException("the VM did not boot");
+    var creating =
+        java.util.concurrent.CompletableFuture.runAsync(
+            () -> assertThrows(TtrpcException.class, () -> create("doomed")));
+    Thread.sleep(200); // Create is in progress
+    call("Shutdown", ShutdownRequest.newBuilder().setId("doomed").build(), Empty.parser());
+    assertEquals(1, shutdownCalled.getCount(), "a container is still being created: not yet");
+    creating.get(10, TimeUnit.SECONDS);
+    assertTrue(shutdownCalled.await(10, TimeUnit.SECONDS), "the shim did not leave");
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {TaskService.SERVICE_V2, TaskService.SERVICE_V3})
   void lifecycleOfAContainerWithEventsInOrder(String svc) throws Exception {
