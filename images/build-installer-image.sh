@@ -3,10 +3,11 @@
 # (it is a privileged DaemonSet that writes to the host).
 #   /payload/                         the node payload as `make payload` builds it
 #     versions/<v>/  current -> versions/<v>  bin/containerd-shim-kata-qemu-v2 -> ../current/...
-#     MANIFEST.sha256                 sha256 of every regular file under versions/, paths
-#                                     relative to /payload (`sha256sum -c` format)
-#   /opt/runtime-node-installer/lib/  the installer jar and its runtime dependencies
-#   /usr/local/bin/runtime-node-installer   entrypoint: the installer on the payload's JRE
+#     MANIFEST.sha256                 runtime-node-installer/image/make-manifest.sh: sha256 of every
+#                                     file of versions/<v>, relative to /payload (sha256sum -c)
+#   /installer/lib/                   the installer jar and its runtime dependencies
+#   /installer/bin/runtime-node-installer   entrypoint: the installer on the payload's JRE
+# (names: the contract's InstallerContract.IMAGE_*; busybox brings sh and nsenter.)
 # Layers: Debian base | busybox | payload | installer, so an installer change ships only the last.
 # Usage: build-installer-image.sh OUT.tar VERSION PAYLOAD_DIR
 set -euo pipefail
@@ -35,27 +36,19 @@ mkdir -p "$work/payload/versions" "$work/payload/bin"
 cp -a "$payload/versions/$payload_version" "$work/payload/versions/"
 ln -s "versions/$payload_version" "$work/payload/current"
 ln -s ../current/bin/containerd-shim-kata-qemu-v2 "$work/payload/bin/containerd-shim-kata-qemu-v2"
-(cd "$work/payload" && find versions -type f -print0 | sort -z | xargs -0 sha256sum) > "$work/MANIFEST.sha256"
-mv "$work/MANIFEST.sha256" "$work/payload/MANIFEST.sha256"
+sh "$repo/runtime-node-installer/image/make-manifest.sh" "$work/payload"
 umoci insert --image "$layout:installer" --history.created_by "node payload $payload_version" "$work/payload" /payload >/dev/null
 
 # The installer: jar + runtime dependencies, and a launcher on the payload's JRE.
-mkdir -p "$work/installer/opt/runtime-node-installer/lib" "$work/installer/usr/local/bin"
-cp "$jar" "$target"/lib/*.jar "$work/installer/opt/runtime-node-installer/lib/"
-cat > "$work/installer/usr/local/bin/runtime-node-installer" <<'LAUNCHER'
-#!/bin/sh
-# The installer on the payload's own JRE: one Java runtime in the image, the one it installs.
-exec /payload/current/jre/bin/java -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:-UsePerfData \
-  -Xlog:disable -Xlog:all=warning:stderr --enable-native-access=ALL-UNNAMED \
-  -cp '/opt/runtime-node-installer/lib/*' dev.kataoperator.installer.Main "$@"
-LAUNCHER
-chmod 0755 "$work/installer/usr/local/bin/runtime-node-installer"
+mkdir -p "$work/installer/installer/lib" "$work/installer/installer/bin"
+cp "$jar" "$target"/lib/*.jar "$work/installer/installer/lib/"
+install -m 0755 "$repo/runtime-node-installer/image/runtime-node-installer" "$work/installer/installer/bin/"
 umoci insert --image "$layout:installer" --history.created_by "runtime-node-installer $version" "$work/installer" / >/dev/null
 
 mapfile -d '' labels < <(oci_labels runtime-node-installer "Kata operator node installer: checks the node, installs the Kata payload into /opt/kata, registers it with containerd" "$version")
 umoci config --image "$layout:installer" "${labels[@]}" \
   --config.user 0:0 --config.workingdir / \
-  --config.entrypoint /usr/local/bin/runtime-node-installer \
+  --config.entrypoint /installer/bin/runtime-node-installer \
   --config.env KATA_PAYLOAD_DIR=/payload --config.env KATA_PAYLOAD_VERSION="$payload_version" \
   --config.label "dev.kataoperator.payload.version=$payload_version" \
   --config.label org.opencontainers.image.base.name=localhost/kata-operator/base:shell >/dev/null

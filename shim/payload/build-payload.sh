@@ -19,8 +19,9 @@ mkdir -p "$v/$KATA_BIN_DIR" "$v/$KATA_LIB_DIR" "$v/$KATA_LIBEXEC_DIR" "$v/$KATA_
   "$v/$KATA_DEFAULTS_DIR" "$q"/{bin,lib,libexec,share}
 install -m 0644 "$layout" "$v/payload-layout.env"
 
-# Java runtime: just the modules the shim needs (jdeps), no man pages or headers.
-"$java_home/bin/jlink" --add-modules java.base,java.logging,java.desktop,java.sql,jdk.unsupported,java.net.http \
+# Java runtime: the modules the shim and the installer (which runs on this JRE in its image)
+# need (jdeps), no man pages or headers.
+"$java_home/bin/jlink" --add-modules java.base,java.logging,java.desktop,java.sql,jdk.unsupported,java.net.http,java.naming \
   --strip-debug --no-man-pages --no-header-files --compress=zip-6 --output "$v/$KATA_JRE_DIR"
 cp "$shim"/target/lib/*.jar "$v/$KATA_LIB_DIR/"
 cp "$shim"/target/shim-*.jar "$v/$KATA_LIB_DIR/"

@@ -116,6 +116,12 @@ public final class InstallerContract {
   public static final String ENV_HOST_ROOT = "HOST_ROOT";
 
   /**
+   * The host process whose namespaces the installer enters to act on the node (default 1). Set only
+   * where PID 1 hides its namespaces; the operator passes on its own value.
+   */
+  public static final String ENV_HOST_PID = "KATA_INSTALLER_HOST_PID";
+
+  /**
    * The installer creates this file once its node is in the final state of its mode (installed or
    * uninstalled): the pod's readiness probe tests it, so a rolling update moves on to the next node
    * only when this one is done. It is on an emptyDir, so every new pod starts not ready.

@@ -25,7 +25,7 @@ class InstallerImageTest {
     JsonNode c = Images.config(archive).path("config");
     assertEquals("0:0", c.path("User").asText(), "a privileged node installer runs as root");
     assertEquals(
-        List.of("/usr/local/bin/runtime-node-installer"),
+        List.of("/installer/bin/runtime-node-installer"),
         Images.JSON.convertValue(c.path("Entrypoint"), List.class));
     JsonNode labels = c.path("Labels");
     assertEquals(Images.VERSION, labels.path("org.opencontainers.image.version").asText());
@@ -67,7 +67,7 @@ class InstallerImageTest {
               "KATA_VIRTUALIZATION_POLICY=AllowSoftwareEmulation",
               Images.INSTALLER,
               "check-" + version.name().toLowerCase(),
-              "/usr/local/bin/runtime-node-installer",
+              "/installer/bin/runtime-node-installer",
               "check");
       JsonNode verdict = Images.JSON.readTree(check.out());
       String v = verdict.path("verdict").asText();

@@ -55,6 +55,9 @@ public interface Cluster extends AutoCloseable {
    */
   void importImage(Path archive) throws Exception;
 
+  /** Gives an image in the node's {@code k8s.io} namespace a second name (a new "release"). */
+  void tagImage(String source, String target) throws Exception;
+
   /** The path of containerd's main config file on the node, which the installer patches. */
   String containerdConfigPath();
 

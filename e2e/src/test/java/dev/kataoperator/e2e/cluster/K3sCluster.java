@@ -105,6 +105,14 @@ public final class K3sCluster implements Cluster {
   }
 
   @Override
+  public void tagImage(String source, String target) throws Exception {
+    var r = k3s.execInContainer("ctr", "-n", "k8s.io", "images", "tag", "--force", source, target);
+    if (r.getExitCode() != 0) {
+      throw new IllegalStateException("ctr images tag in k3s failed: " + r.getStderr());
+    }
+  }
+
+  @Override
   public String containerdConfigPath() {
     return CONTAINERD_CONFIG;
   }

@@ -116,6 +116,24 @@ public final class LocalCluster implements Cluster {
   }
 
   @Override
+  public void tagImage(String source, String target) throws Exception {
+    Exec.run(
+            CTR_LIMIT,
+            List.of(
+                value("CTR"),
+                "--address",
+                value("CONTAINERD_ADDRESS"),
+                "-n",
+                "k8s.io",
+                "images",
+                "tag",
+                "--force",
+                source,
+                target))
+        .ok();
+  }
+
+  @Override
   public String containerdConfigPath() {
     return value("CONTAINERD_CONFIG");
   }

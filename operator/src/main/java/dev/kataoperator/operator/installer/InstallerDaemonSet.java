@@ -33,6 +33,15 @@ public final class InstallerDaemonSet {
   /** Seconds a stopping installer gets to decide and, if it must, revert its node. */
   public static final long TERMINATION_GRACE_SECONDS = 120;
 
+  /**
+   * The installer enters the host's namespaces through PID 1's ({@code nsenter -t 1}). Clusters
+   * whose PID 1 hides its namespaces (the project's own test machines, docs/e2e.md) name another
+   * host process in the operator's environment; the installer pods get the same value.
+   */
+  static final java.util.Optional<String> HOST_NAMESPACES_PID =
+      java.util.Optional.ofNullable(System.getenv(ENV_HOST_PID))
+          .filter(v -> v.matches("[1-9][0-9]{0,9}"));
+
   /** While uninstalling every node reverts at once: no kata pods are left to protect. */
   public static final IntOrString UNINSTALL_MAX_UNAVAILABLE = new IntOrString("100%");
 
@@ -126,7 +135,8 @@ public final class InstallerDaemonSet {
               null));
     }
     env.add(new EnvVar(ENV_LOG_LEVEL, s.logLevel(), null));
-    env.add(new EnvVar("HOST_ROOT", HOST_ROOT, null));
+    env.add(new EnvVar(ENV_HOST_ROOT, HOST_ROOT, null));
+    HOST_NAMESPACES_PID.ifPresent(pid -> env.add(new EnvVar(ENV_HOST_PID, pid, null)));
     return env;
   }
 

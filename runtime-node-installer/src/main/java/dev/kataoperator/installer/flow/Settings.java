@@ -57,7 +57,7 @@ public record Settings(
   public static final String ENV_PREFIX = "KATA_INSTALLER_PREFIX";
   public static final String ENV_PAYLOAD = "KATA_INSTALLER_PAYLOAD";
   public static final String ENV_READY_FILE = "KATA_INSTALLER_READY_FILE";
-  public static final String ENV_HOST_PID = "KATA_INSTALLER_HOST_PID";
+  public static final String ENV_HOST_PID = InstallerContract.ENV_HOST_PID;
   public static final String ENV_VERIFY_TIMEOUT = "KATA_INSTALLER_VERIFY_TIMEOUT";
   public static final String ENV_KILL_AT = "KATA_INSTALLER_TEST_KILL_AT";
 
