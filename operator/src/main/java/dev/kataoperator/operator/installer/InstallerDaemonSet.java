@@ -165,7 +165,8 @@ public final class InstallerDaemonSet {
           new VolumeMountBuilder()
               .withName(volumeName(p))
               .withMountPath(HOST_ROOT + p)
-              .withMountPropagation("HostToContainer")
+              // No propagation: HostToContainer needs the host's / to be a shared or slave
+              // mount, which not every node has; the installer needs the files, not later mounts.
               .build());
     }
     mounts.add(
