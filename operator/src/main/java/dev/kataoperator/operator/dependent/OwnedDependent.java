@@ -15,8 +15,8 @@ import java.util.Set;
  * <p>Explicitly: the uninstall must remove things in order (the installer's RBAC outlives its
  * DaemonSet) and must work without a garbage collector (the API-server tests have none). The owner
  * reference stays as a backstop: when someone removes the KataConfig's finalizer by hand, the
- * cluster's garbage collector still removes what it owned. It also maps events back to the
- * KataConfig, as it did when the dependents were garbage-collected ones.
+ * cluster's garbage collector still removes what it owned; and it maps their events back to the
+ * KataConfig.
  */
 abstract class OwnedDependent<R extends HasMetadata>
     extends CRUDNoGCKubernetesDependentResource<R, KataConfig>

@@ -230,7 +230,8 @@ public class KataConfigReconciler implements Reconciler<KataConfig>, Cleaner<Kat
 
     List<String> waiting = plan.nodesToRevert();
     if (!waiting.isEmpty()) {
-      // Not once every node is reverted: the cleanup below may have begun deleting.
+      // Only while nodes are left: once all are reverted the cleanup below may have begun, and
+      // reconciling again would recreate what it deleted.
       context.managedWorkflowAndDependentResourceContext().reconcileManagedWorkflow();
       metrics.reconciled("uninstalling");
       status.write(kc, StatusAggregator.uninstalling(kc, plan, published, waiting, now), context);
@@ -242,7 +243,7 @@ public class KataConfigReconciler implements Reconciler<KataConfig>, Cleaner<Kat
         .cleanupManageWorkflow()
         .allPostConditionsMet()) {
       metrics.reconciled("uninstalling");
-      status.write(kc, StatusAggregator.uninstalling(kc, plan, published, waiting, now), context);
+      status.write(kc, StatusAggregator.uninstalling(kc, plan, published, List.of(), now), context);
       return recheck();
     }
     clearNodes(context.getClient(), context);
