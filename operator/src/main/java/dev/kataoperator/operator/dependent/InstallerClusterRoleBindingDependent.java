@@ -5,13 +5,11 @@ import dev.kataoperator.operator.installer.InstallerResources;
 import io.fabric8.kubernetes.api.model.rbac.ClusterRoleBinding;
 import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
-import io.javaoperatorsdk.operator.processing.dependent.kubernetes.CRUDKubernetesDependentResource;
 import io.javaoperatorsdk.operator.processing.dependent.kubernetes.KubernetesDependent;
 
 /** Binds the installer ClusterRole to the installer's ServiceAccount. */
 @KubernetesDependent(informer = @Informer(labelSelector = InstallerResources.MANAGED_SELECTOR))
-public class InstallerClusterRoleBindingDependent
-    extends CRUDKubernetesDependentResource<ClusterRoleBinding, KataConfig> {
+public class InstallerClusterRoleBindingDependent extends OwnedDependent<ClusterRoleBinding> {
   public InstallerClusterRoleBindingDependent() {
     super(ClusterRoleBinding.class);
   }

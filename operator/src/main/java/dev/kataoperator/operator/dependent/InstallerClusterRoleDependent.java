@@ -5,13 +5,11 @@ import dev.kataoperator.operator.installer.InstallerResources;
 import io.fabric8.kubernetes.api.model.rbac.ClusterRole;
 import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
-import io.javaoperatorsdk.operator.processing.dependent.kubernetes.CRUDKubernetesDependentResource;
 import io.javaoperatorsdk.operator.processing.dependent.kubernetes.KubernetesDependent;
 
 /** Lets the installer patch Nodes and read KataConfigs. */
 @KubernetesDependent(informer = @Informer(labelSelector = InstallerResources.MANAGED_SELECTOR))
-public class InstallerClusterRoleDependent
-    extends CRUDKubernetesDependentResource<ClusterRole, KataConfig> {
+public class InstallerClusterRoleDependent extends OwnedDependent<ClusterRole> {
   public InstallerClusterRoleDependent() {
     super(ClusterRole.class);
   }

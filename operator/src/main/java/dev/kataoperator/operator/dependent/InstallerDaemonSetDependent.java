@@ -8,7 +8,11 @@ import io.javaoperatorsdk.operator.api.reconciler.Constants;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.processing.dependent.kubernetes.KubernetesDependent;
 
-/** The privileged runtime-node-installer DaemonSet. */
+/**
+ * The privileged runtime-node-installer DaemonSet, in the mode of the {@link
+ * dev.kataoperator.operator.installer.Plan}: {@code install}, or {@code uninstall} once the
+ * KataConfig is being deleted (see {@link NodesReverted} for when it is ready).
+ */
 @KubernetesDependent(
     informer =
         @Informer(

@@ -5,13 +5,11 @@ import dev.kataoperator.operator.installer.InstallerResources;
 import io.fabric8.kubernetes.api.model.admissionregistration.v1.ValidatingAdmissionPolicy;
 import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
-import io.javaoperatorsdk.operator.processing.dependent.kubernetes.CRUDKubernetesDependentResource;
 import io.javaoperatorsdk.operator.processing.dependent.kubernetes.KubernetesDependent;
 
 /** See {@link InstallerResources#nodePolicy}: the installer may patch only its own Node. */
 @KubernetesDependent(informer = @Informer(labelSelector = InstallerResources.MANAGED_SELECTOR))
-public class InstallerNodePolicyDependent
-    extends CRUDKubernetesDependentResource<ValidatingAdmissionPolicy, KataConfig> {
+public class InstallerNodePolicyDependent extends OwnedDependent<ValidatingAdmissionPolicy> {
   public InstallerNodePolicyDependent() {
     super(ValidatingAdmissionPolicy.class);
   }

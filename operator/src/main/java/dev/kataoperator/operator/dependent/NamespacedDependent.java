@@ -1,8 +1,6 @@
 package dev.kataoperator.operator.dependent;
 
-import dev.kataoperator.operator.api.v1alpha1.KataConfig;
 import io.fabric8.kubernetes.api.model.HasMetadata;
-import io.javaoperatorsdk.operator.processing.dependent.kubernetes.CRUDKubernetesDependentResource;
 
 /**
  * A dependent in the operator's namespace, which is the client's current namespace (the pod's own
@@ -10,8 +8,7 @@ import io.javaoperatorsdk.operator.processing.dependent.kubernetes.CRUDKubernete
  * {@code namespaces = WATCH_CURRENT_NAMESPACE}: otherwise it would watch every namespace, and the
  * operator would need cluster-wide list/watch on these types.
  */
-abstract class NamespacedDependent<R extends HasMetadata>
-    extends CRUDKubernetesDependentResource<R, KataConfig> {
+abstract class NamespacedDependent<R extends HasMetadata> extends OwnedDependent<R> {
 
   NamespacedDependent(Class<R> type) {
     super(type);

@@ -7,7 +7,6 @@ import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.processing.dependent.CRUDKubernetesBulkDependentResource;
 import io.javaoperatorsdk.operator.processing.dependent.KubernetesBulkDependentResource;
-import io.javaoperatorsdk.operator.processing.dependent.kubernetes.CRUDKubernetesDependentResource;
 import io.javaoperatorsdk.operator.processing.dependent.kubernetes.KubernetesDependent;
 import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import java.util.LinkedHashMap;
@@ -19,8 +18,7 @@ import java.util.Map;
  * the last one stops.
  */
 @KubernetesDependent(informer = @Informer(labelSelector = InstallerResources.MANAGED_SELECTOR))
-public class RuntimeClassesDependent
-    extends CRUDKubernetesDependentResource<RuntimeClass, KataConfig>
+public class RuntimeClassesDependent extends OwnedDependent<RuntimeClass>
     implements CRUDKubernetesBulkDependentResource<RuntimeClass, KataConfig>,
         KubernetesBulkDependentResource<RuntimeClass, KataConfig> {
 

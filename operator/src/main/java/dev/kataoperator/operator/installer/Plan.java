@@ -2,6 +2,7 @@ package dev.kataoperator.operator.installer;
 
 import dev.kataoperator.contract.InstallerContract.Mode;
 import dev.kataoperator.contract.InstallerContract.NodeReport;
+import dev.kataoperator.contract.InstallerContract.RuntimeState;
 import dev.kataoperator.operator.api.v1alpha1.KataConfig;
 import dev.kataoperator.operator.api.v1alpha1.RuntimeClassSpec;
 import io.fabric8.kubernetes.api.model.Node;
@@ -55,6 +56,17 @@ public record Plan(
 
   public List<RuntimeClass> runtimeClasses() {
     return RuntimeClasses.desired(settings, supportedClasses);
+  }
+
+  /**
+   * Selected nodes the installer still has to revert: each reported a state other than {@code
+   * uninstalled}. Nodes that never reported had nothing installed, so nobody waits for them.
+   */
+  public List<String> nodesToRevert() {
+    return selected.entrySet().stream()
+        .filter(e -> e.getValue().state().filter(st -> st != RuntimeState.uninstalled).isPresent())
+        .map(Map.Entry::getKey)
+        .toList();
   }
 
   /** Names of every RuntimeClass this KataConfig may publish (published or not). */

@@ -2,8 +2,6 @@ package dev.kataoperator.operator.reconciler;
 
 import dev.kataoperator.contract.InstallerContract;
 import dev.kataoperator.contract.InstallerContract.Mode;
-import dev.kataoperator.contract.InstallerContract.NodeReport;
-import dev.kataoperator.contract.InstallerContract.RuntimeState;
 import dev.kataoperator.operator.api.v1alpha1.KataConfig;
 import dev.kataoperator.operator.api.v1alpha1.KataConfigStatus;
 import dev.kataoperator.operator.config.OperatorConfig;
@@ -15,31 +13,26 @@ import dev.kataoperator.operator.dependent.InstallerNodePolicyDependent;
 import dev.kataoperator.operator.dependent.InstallerRoleBindingDependent;
 import dev.kataoperator.operator.dependent.InstallerRoleDependent;
 import dev.kataoperator.operator.dependent.InstallerServiceAccountDependent;
+import dev.kataoperator.operator.dependent.KataPodPolicyBindingDependent;
+import dev.kataoperator.operator.dependent.KataPodPolicyDependent;
+import dev.kataoperator.operator.dependent.NodesReverted;
 import dev.kataoperator.operator.dependent.Plans;
 import dev.kataoperator.operator.dependent.RuntimeClassesDependent;
-import dev.kataoperator.operator.installer.InstallerDaemonSet;
-import dev.kataoperator.operator.installer.InstallerResources;
+import dev.kataoperator.operator.dependent.RuntimeClassesGone;
 import dev.kataoperator.operator.installer.Plan;
 import dev.kataoperator.operator.status.KataEvents;
 import dev.kataoperator.operator.status.KataMetrics;
 import dev.kataoperator.operator.status.StatusAggregator;
+import dev.kataoperator.operator.status.StatusWriter;
 import dev.kataoperator.operator.status.Transitions;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.ListOptionsBuilder;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodList;
-import io.fabric8.kubernetes.api.model.ServiceAccount;
-import io.fabric8.kubernetes.api.model.admissionregistration.v1.ValidatingAdmissionPolicy;
-import io.fabric8.kubernetes.api.model.admissionregistration.v1.ValidatingAdmissionPolicyBinding;
-import io.fabric8.kubernetes.api.model.apps.DaemonSet;
 import io.fabric8.kubernetes.api.model.node.v1.RuntimeClass;
-import io.fabric8.kubernetes.api.model.rbac.ClusterRole;
-import io.fabric8.kubernetes.api.model.rbac.ClusterRoleBinding;
-import io.fabric8.kubernetes.api.model.rbac.Role;
-import io.fabric8.kubernetes.api.model.rbac.RoleBinding;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.utils.Serialization;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
@@ -51,6 +44,7 @@ import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import io.javaoperatorsdk.operator.api.reconciler.Workflow;
 import io.javaoperatorsdk.operator.api.reconciler.dependent.Dependent;
+import io.javaoperatorsdk.operator.processing.dependent.workflow.KubernetesResourceDeletedCondition;
 import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
@@ -67,10 +61,22 @@ import java.util.stream.Collectors;
 import org.jboss.logging.Logger;
 
 /**
- * Reconciles the cluster's KataConfig: decides a {@link Plan}, lets the workflow of dependents
- * bring the installer (ServiceAccount, RBAC, DaemonSet) and the RuntimeClasses to it, and writes
- * the status. The workflow is invoked explicitly so that a refused (second) KataConfig never
- * touches the resources of the active one.
+ * Reconciles the cluster's KataConfig: decides a {@link Plan} and lets the workflow of dependents
+ * bring the installer, the admission policies and the RuntimeClasses to it.
+ *
+ * <p>Install plan (reconcile): ServiceAccount, roles and the two admission policies first, then
+ * their bindings, then the DaemonSet, then the RuntimeClasses (after the DaemonSet and the pod
+ * policy binding, so no class is published before the policy guarding its pods).
+ *
+ * <p>Uninstall plan (cleanup), three steps: wait while pods use the classes (unless {@code
+ * uninstall.force}); reconcile the workflow with the DaemonSet in uninstall mode until every node
+ * is reverted ({@link NodesReverted} holds the RuntimeClasses meanwhile); then the workflow's
+ * cleanup deletes every dependent in reverse order, each parent only once its dependents are gone
+ * ({@link RuntimeClassesGone}, and the DaemonSet's delete postcondition), and the nodes' reports
+ * are cleared last.
+ *
+ * <p>The workflow is invoked explicitly so that a refused (second) KataConfig never touches the
+ * resources of the active one. Every status goes through {@link StatusWriter}.
  */
 @ControllerConfiguration(name = KataConfigReconciler.NAME)
 @Workflow(
@@ -99,8 +105,20 @@ import org.jboss.logging.Logger;
             "installer-clusterrolebinding",
             "installer-rolebinding",
             "installer-node-policy-binding"
-          }),
-      @Dependent(name = "runtimeclasses", type = RuntimeClassesDependent.class)
+          },
+          readyPostcondition = NodesReverted.class,
+          // The installer's RBAC and node policy go only once its DaemonSet is gone.
+          deletePostcondition = KubernetesResourceDeletedCondition.class),
+      @Dependent(name = "kata-pod-policy", type = KataPodPolicyDependent.class),
+      @Dependent(
+          name = "kata-pod-policy-binding",
+          type = KataPodPolicyBindingDependent.class,
+          dependsOn = "kata-pod-policy"),
+      @Dependent(
+          name = "runtimeclasses",
+          type = RuntimeClassesDependent.class,
+          dependsOn = {"installer-daemonset", "kata-pod-policy-binding"},
+          deletePostcondition = RuntimeClassesGone.class)
     })
 public class KataConfigReconciler implements Reconciler<KataConfig>, Cleaner<KataConfig> {
   public static final String NAME = "kataconfig";
@@ -110,11 +128,14 @@ public class KataConfigReconciler implements Reconciler<KataConfig>, Cleaner<Kat
   private final OperatorConfig config;
   private final KataEvents events;
   private final KataMetrics metrics;
+  private final StatusWriter status;
 
-  public KataConfigReconciler(OperatorConfig config, KataEvents events, KataMetrics metrics) {
+  public KataConfigReconciler(
+      OperatorConfig config, KataEvents events, KataMetrics metrics, StatusWriter status) {
     this.config = config;
     this.events = events;
     this.metrics = metrics;
+    this.status = status;
   }
 
   @Override
@@ -149,19 +170,18 @@ public class KataConfigReconciler implements Reconciler<KataConfig>, Cleaner<Kat
     Optional<String> active = activeOther(kc, context);
     if (active.isPresent()) {
       metrics.reconciled("refused");
-      KataConfigStatus st = StatusAggregator.refused(kc, active.get(), Instant.now());
-      return withStatus(kc, st).rescheduleAfter(config.refusedRecheck().toMillis());
+      status.write(kc, StatusAggregator.refused(kc, active.get(), Instant.now()), context);
+      return UpdateControl.<KataConfig>noUpdate()
+          .rescheduleAfter(config.refusedRecheck().toMillis());
     }
-    Plan plan =
-        Plan.compute(
-            kc, nodes(context), namespace(context), config.defaultInstallerImage(), Mode.install);
-    Plans.put(context, plan);
+    Plan plan = plan(kc, context, Mode.install);
     context.managedWorkflowAndDependentResourceContext().reconcileManagedWorkflow();
     List<String> published = plan.runtimeClasses().stream().map(rc -> name(rc)).toList();
     KataConfigStatus st = StatusAggregator.installed(kc, plan, published, Instant.now());
+    status.write(kc, st, context);
     metrics.observe(st);
     metrics.reconciled("installed");
-    return withStatus(kc, st);
+    return UpdateControl.noUpdate();
   }
 
   /** A failed reconciliation (after the SDK's retries) shows as Degraded with its cause. */
@@ -170,9 +190,13 @@ public class KataConfigReconciler implements Reconciler<KataConfig>, Cleaner<Kat
       KataConfig kc, Context<KataConfig> context, Exception e) {
     metrics.reconciled("error");
     LOG.errorf(e, "reconciling KataConfig %s failed", kc.getMetadata().getName());
-    KataConfigStatus st = StatusAggregator.failed(kc, rootCause(e), Instant.now());
-    kc.setStatus(st);
-    return ErrorStatusUpdateControl.patchStatus(kc);
+    try {
+      status.write(kc, StatusAggregator.failed(kc, rootCause(e), Instant.now()), context);
+    } catch (KubernetesClientException ex) {
+      // The SDK retries the reconciliation either way; the cause is in the log above.
+      LOG.warnf("could not record the failure on KataConfig %s: %s", name(kc), ex.getMessage());
+    }
+    return ErrorStatusUpdateControl.noStatusUpdate();
   }
 
   static String rootCause(Throwable e) {
@@ -190,53 +214,58 @@ public class KataConfigReconciler implements Reconciler<KataConfig>, Cleaner<Kat
       // A refused KataConfig owns nothing.
       return DeleteControl.defaultDelete();
     }
-    KubernetesClient client = context.getClient();
-    Plan plan =
-        Plan.compute(
-            kc, nodes(context), namespace(context), config.defaultInstallerImage(), Mode.uninstall);
+    Plan plan = plan(kc, context, Mode.uninstall);
     List<String> published =
         context.getSecondaryResources(RuntimeClass.class).stream().map(rc -> name(rc)).toList();
+    Instant now = Instant.now();
 
     if (!plan.settings().forceUninstall()) {
-      List<String> pods = podsUsing(client, plan.allRuntimeClassNames());
+      List<String> pods = podsUsing(context.getClient(), plan.allRuntimeClassNames());
       if (!pods.isEmpty()) {
         metrics.reconciled("waiting-for-pods");
-        patchStatus(
-            kc, StatusAggregator.waitingForPods(kc, plan, published, pods, Instant.now()), context);
-        return DeleteControl.noFinalizerRemoval()
-            .rescheduleAfter(config.uninstallRecheck().toMillis());
+        status.write(kc, StatusAggregator.waitingForPods(kc, plan, published, pods, now), context);
+        return recheck();
       }
     }
 
-    List<String> waiting =
-        plan.selected().entrySet().stream()
-            .filter(e -> stillInstalled(e.getValue()))
-            .map(Map.Entry::getKey)
-            .toList();
+    List<String> waiting = plan.nodesToRevert();
     if (!waiting.isEmpty()) {
-      applyUninstallMode(kc, plan, context);
+      // Only while nodes are left: once all are reverted the cleanup below may have begun, and
+      // reconciling again would recreate what it deleted.
+      context.managedWorkflowAndDependentResourceContext().reconcileManagedWorkflow();
       metrics.reconciled("uninstalling");
-      patchStatus(
-          kc, StatusAggregator.uninstalling(kc, plan, published, waiting, Instant.now()), context);
-      return DeleteControl.noFinalizerRemoval()
-          .rescheduleAfter(config.uninstallRecheck().toMillis());
+      status.write(kc, StatusAggregator.uninstalling(kc, plan, published, waiting, now), context);
+      return recheck();
     }
 
-    deleteEverything(client, plan);
-    clearNodes(client, context);
+    if (!context
+        .managedWorkflowAndDependentResourceContext()
+        .cleanupManageWorkflow()
+        .allPostConditionsMet()) {
+      metrics.reconciled("uninstalling");
+      status.write(kc, StatusAggregator.uninstalling(kc, plan, published, List.of(), now), context);
+      return recheck();
+    }
+    clearNodes(context.getClient(), context);
     metrics.cleared();
     metrics.reconciled("deleted");
     events.emit(
         kc,
         new Transitions.Event(
             false, "Uninstalled", "every node is reverted; RuntimeClasses and installer removed"));
-    LOG.infof("KataConfig %s uninstalled", kc.getMetadata().getName());
+    LOG.infof("KataConfig %s uninstalled", name(kc));
     return DeleteControl.defaultDelete();
   }
 
-  /** A node the installer still has to revert: it reported something other than uninstalled. */
-  static boolean stillInstalled(NodeReport r) {
-    return r.state().isPresent() && r.state().get() != RuntimeState.uninstalled;
+  private Plan plan(KataConfig kc, Context<KataConfig> context, Mode mode) {
+    Plan plan =
+        Plan.compute(kc, nodes(context), namespace(context), config.defaultInstallerImage(), mode);
+    Plans.put(context, plan);
+    return plan;
+  }
+
+  private DeleteControl recheck() {
+    return DeleteControl.noFinalizerRemoval().rescheduleAfter(config.uninstallRecheck().toMillis());
   }
 
   /**
@@ -277,57 +306,6 @@ public class KataConfigReconciler implements Reconciler<KataConfig>, Cleaner<Kat
     return source.list().toList();
   }
 
-  private UpdateControl<KataConfig> withStatus(KataConfig kc, KataConfigStatus st) {
-    KataConfigStatus before = kc.getStatus();
-    if (before != null && Serialization.asJson(before).equals(Serialization.asJson(st))) {
-      return UpdateControl.noUpdate();
-    }
-    events.emit(kc, Transitions.between(before, st));
-    kc.setStatus(st);
-    return UpdateControl.patchStatus(kc);
-  }
-
-  private void patchStatus(KataConfig kc, KataConfigStatus st, Context<KataConfig> context) {
-    KataConfigStatus before = kc.getStatus();
-    if (before != null && Serialization.asJson(before).equals(Serialization.asJson(st))) {
-      return;
-    }
-    events.emit(kc, Transitions.between(before, st));
-    KataConfig patch = new KataConfig();
-    patch.setMetadata(
-        new io.fabric8.kubernetes.api.model.ObjectMetaBuilder()
-            .withName(kc.getMetadata().getName())
-            .build());
-    patch.setStatus(st);
-    context.resourceOperations().serverSideApplyPrimaryStatus(patch);
-  }
-
-  /** Switches the installers to uninstall mode (same field manager as the dependent). */
-  private void applyUninstallMode(KataConfig kc, Plan plan, Context<KataConfig> context) {
-    DaemonSet current = context.getSecondaryResource(DaemonSet.class).orElse(null);
-    String hash =
-        current == null
-            ? null
-            : current
-                .getSpec()
-                .getTemplate()
-                .getMetadata()
-                .getAnnotations()
-                .get(InstallerDaemonSet.TEMPLATE_HASH_ANNOTATION);
-    if (plan.configHash().equals(hash)) {
-      return;
-    }
-    DaemonSet ds = plan.daemonSet();
-    ds.addOwnerReference(kc);
-    LOG.infof("KataConfig %s: installers to uninstall mode", kc.getMetadata().getName());
-    context
-        .getClient()
-        .resource(ds)
-        .fieldManager(context.getControllerConfiguration().fieldManager())
-        .forceConflicts()
-        .serverSideApply();
-  }
-
   /** "namespace/name" of running or pending pods whose runtimeClassName is one of {@code names}. */
   static List<String> podsUsing(KubernetesClient client, Set<String> names) {
     List<String> found = new ArrayList<>();
@@ -351,30 +329,6 @@ public class KataConfigReconciler implements Reconciler<KataConfig>, Cleaner<Kat
     } while (cont != null && !cont.isEmpty());
     found.sort(null);
     return found;
-  }
-
-  private void deleteEverything(KubernetesClient client, Plan plan) {
-    String ns = plan.namespace();
-    String sel = InstallerResources.MANAGED_SELECTOR;
-    client.resources(RuntimeClass.class).withLabelSelector(sel).delete();
-    client.apps().daemonSets().inNamespace(ns).withName(InstallerResources.NAME).delete();
-    client.resources(RoleBinding.class).inNamespace(ns).withName(InstallerResources.NAME).delete();
-    client.resources(Role.class).inNamespace(ns).withName(InstallerResources.NAME).delete();
-    client.resources(ClusterRoleBinding.class).withName(InstallerResources.CLUSTER_ROLE).delete();
-    client.resources(ClusterRole.class).withName(InstallerResources.CLUSTER_ROLE).delete();
-    client
-        .resources(ValidatingAdmissionPolicyBinding.class)
-        .withName(InstallerResources.NODE_POLICY)
-        .delete();
-    client
-        .resources(ValidatingAdmissionPolicy.class)
-        .withName(InstallerResources.NODE_POLICY)
-        .delete();
-    client
-        .resources(ServiceAccount.class)
-        .inNamespace(ns)
-        .withName(InstallerResources.NAME)
-        .delete();
   }
 
   /** Removes the installer's reports from every node, so nothing of the KataConfig is left. */

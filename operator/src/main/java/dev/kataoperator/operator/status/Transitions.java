@@ -67,13 +67,18 @@ public final class Transitions {
         rc ->
             events.add(
                 new Event(false, "RuntimeClassPublished", "RuntimeClass " + rc + " published")));
+    // While uninstalling, classes go because the KataConfig does, whatever the nodes report.
+    String why =
+        Conditions.find(after.conditions, KataConfigStatus.READY)
+                .filter(c -> "Uninstalling".equals(c.getReason()))
+                .isPresent()
+            ? "the KataConfig is being deleted"
+            : "no selected node supports it";
     removed.forEach(
         rc ->
             events.add(
                 new Event(
-                    false,
-                    "RuntimeClassWithdrawn",
-                    "RuntimeClass " + rc + " withdrawn: no selected node supports it")));
+                    false, "RuntimeClassWithdrawn", "RuntimeClass " + rc + " withdrawn: " + why)));
     return events;
   }
 }

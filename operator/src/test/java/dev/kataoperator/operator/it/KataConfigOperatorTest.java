@@ -18,19 +18,27 @@ import dev.kataoperator.operator.api.v1alpha1.KataConfigSpec;
 import dev.kataoperator.operator.api.v1alpha1.NodeStatus;
 import dev.kataoperator.operator.api.v1alpha1.RuntimeClassSpec;
 import dev.kataoperator.operator.installer.InstallerResources;
+import dev.kataoperator.operator.installer.KataPodPolicy;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.Event;
+import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.IntOrString;
+import io.fabric8.kubernetes.api.model.ListOptions;
+import io.fabric8.kubernetes.api.model.ListOptionsBuilder;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.NodeBuilder;
+import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
+import io.fabric8.kubernetes.api.model.PodSpec;
 import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.ServiceAccount;
+import io.fabric8.kubernetes.api.model.admissionregistration.v1.ValidatingAdmissionPolicy;
 import io.fabric8.kubernetes.api.model.admissionregistration.v1.ValidatingAdmissionPolicyBinding;
 import io.fabric8.kubernetes.api.model.apps.DaemonSet;
 import io.fabric8.kubernetes.api.model.authentication.TokenRequestBuilder;
 import io.fabric8.kubernetes.api.model.node.v1.RuntimeClass;
+import io.fabric8.kubernetes.api.model.node.v1.RuntimeClassBuilder;
 import io.fabric8.kubernetes.api.model.rbac.ClusterRole;
 import io.fabric8.kubernetes.api.model.rbac.ClusterRoleBinding;
 import io.fabric8.kubernetes.api.model.rbac.Role;
@@ -40,15 +48,28 @@ import io.fabric8.kubernetes.client.ConfigBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.Watch;
+import io.fabric8.kubernetes.client.Watcher;
+import io.fabric8.kubernetes.client.WatcherException;
 import io.fabric8.kubernetes.client.dsl.Resource;
+import io.fabric8.kubernetes.client.dsl.Watchable;
+import io.fabric8.kubernetes.client.utils.Serialization;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
+import org.awaitility.core.ConditionTimeoutException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
@@ -399,6 +420,137 @@ class KataConfigOperatorTest {
     assertTrue(e.getMessage().contains(expected), e.getMessage());
   }
 
+  // --- pods our runtime cannot run ----------------------------------------------------------
+
+  @Test
+  void kataPodsAskingForHostNamespacesAreRejectedAtAdmission() throws Exception {
+    admin().resource(kataConfig(NAME, s -> {})).create();
+    String hash = env(awaitDaemonSet(d -> true), ENV_CONFIG_HASH);
+    report("node-a", "installed", hash, List.of("kata-qemu"), "hardware");
+    // The RuntimeClass admission plugin refuses pods of a class that does not exist.
+    awaitRuntimeClass("kata");
+    awaitRuntimeClass("kata-qemu");
+    admin()
+        .resource(
+            new RuntimeClassBuilder()
+                .withNewMetadata()
+                .withName("runc")
+                .endMetadata()
+                .withHandler("runc")
+                .build())
+        .serverSideApply();
+    try {
+      // The API server takes a moment to start enforcing a new policy: probe with dry runs.
+      await()
+          .atMost(TIMEOUT)
+          .pollInterval(Duration.ofMillis(500))
+          .until(
+              () -> {
+                try {
+                  admin()
+                      .pods()
+                      .inNamespace("default")
+                      .resource(pod("probe", "kata-qemu", p -> p.setHostNetwork(true)))
+                      .dryRun()
+                      .create();
+                  return false;
+                } catch (KubernetesClientException e) {
+                  return e.getMessage().contains("spec.hostNetwork");
+                }
+              });
+
+      Map<String, Consumer<PodSpec>> fields =
+          Map.of(
+              "hostNetwork", p -> p.setHostNetwork(true),
+              "hostPID", p -> p.setHostPID(true),
+              "hostIPC", p -> p.setHostIPC(true),
+              "shareProcessNamespace", p -> p.setShareProcessNamespace(true));
+      for (var f : fields.entrySet()) {
+        for (String rc : List.of("kata-qemu", "kata")) {
+          KubernetesClientException e =
+              assertThrows(
+                  KubernetesClientException.class,
+                  () ->
+                      admin()
+                          .pods()
+                          .inNamespace("default")
+                          .resource(pod("bad", rc, f.getValue()))
+                          .create(),
+                  f.getKey() + " with " + rc);
+          assertEquals(422, e.getCode(), e.getMessage());
+          String expected =
+              "spec."
+                  + f.getKey()
+                  + " is not supported with runtimeClassName "
+                  + rc
+                  + ": Kata pods run in their own VM";
+          assertTrue(e.getMessage().contains(expected), e.getMessage());
+          assertTrue(
+              e.getMessage().contains("use runc (no runtimeClassName) for pods that need this"),
+              e.getMessage());
+        }
+      }
+
+      // The same pod with runc, explicitly or by default, and a plain Kata pod are admitted.
+      var pods = admin().pods().inNamespace("default");
+      assertNotNull(pods.resource(pod("host-runc", "runc", p -> p.setHostNetwork(true))).create());
+      assertNotNull(pods.resource(pod("host-default", null, p -> p.setHostNetwork(true))).create());
+      assertNotNull(pods.resource(pod("plain-kata", "kata-qemu", p -> {})).create());
+      assertNotNull(
+          pods.resource(pod("kata-no-host-network", "kata", p -> p.setHostNetwork(false)))
+              .create());
+
+      // What the user sees.
+      Path manifest = Files.createTempFile("kata-host-network", ".yaml");
+      try {
+        Files.writeString(
+            manifest, Serialization.asYaml(pod("from-kubectl", "kata", p -> p.setHostPID(true))));
+        Process kubectl =
+            new ProcessBuilder(
+                    KubeApiServerResource.kubectl().toString(),
+                    "--kubeconfig=" + KubeApiServerResource.kubeconfig(),
+                    "apply",
+                    "-f",
+                    manifest.toString())
+                .redirectErrorStream(true)
+                .start();
+        String out = new String(kubectl.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(kubectl.waitFor(60, TimeUnit.SECONDS), "kubectl hung");
+        assertNotEquals(0, kubectl.exitValue(), out);
+        assertTrue(
+            out.contains(
+                "spec.hostPID is not supported with runtimeClassName kata: Kata pods run in their"
+                    + " own VM, which cannot see the node's processes"),
+            out);
+      } finally {
+        Files.deleteIfExists(manifest);
+      }
+      assertNull(pods.withName("from-kubectl").get());
+    } finally {
+      admin().resources(RuntimeClass.class).withName("runc").delete();
+    }
+  }
+
+  static Pod pod(String name, String runtimeClass, Consumer<PodSpec> spec) {
+    Pod p =
+        new PodBuilder()
+            .withNewMetadata()
+            .withName(name)
+            .withNamespace("default")
+            .addToLabels("test", "kata")
+            .endMetadata()
+            .withNewSpec()
+            .withRuntimeClassName(runtimeClass)
+            .addNewContainer()
+            .withName("app")
+            .withImage("busybox")
+            .endContainer()
+            .endSpec()
+            .build();
+    spec.accept(p.getSpec());
+    return p;
+  }
+
   // --- upgrade ----------------------------------------------------------------------------
 
   @Test
@@ -520,6 +672,7 @@ class KataConfigOperatorTest {
     report("node-b", "installed", hash, List.of("kata-qemu"), "pvm");
     awaitRuntimeClass("kata-qemu");
     awaitStatus(NAME, k -> isTrue(k, "Ready"));
+    DeletionOrder order = new DeletionOrder();
 
     kataConfigResource(NAME).delete();
     DaemonSet uninstall = awaitDaemonSet(d -> "uninstall".equals(env(d, ENV_MODE)));
@@ -539,6 +692,13 @@ class KataConfigOperatorTest {
     assertTrue(condition(half, "Progressing").getMessage().contains("node-b"));
     assertNotNull(kataConfigResource(NAME).get());
 
+    // The other one has dropped its class labels but is not reverted yet: no node supports
+    // kata-qemu any more, and still the classes go only at the end.
+    report("node-b", "uninstalling", env(uninstall, ENV_CONFIG_HASH), List.of(), "pvm");
+    awaitStatus(NAME, k -> k.getStatus().uninstallingNodes == 1);
+    assertNotNull(admin().resources(RuntimeClass.class).withName("kata-qemu").get());
+    assertNotNull(daemonSet().get());
+
     report("node-b", "uninstalled", env(uninstall, ENV_CONFIG_HASH), List.of(), "pvm");
     await().atMost(TIMEOUT).until(() -> kataConfigResource(NAME).get() == null);
     assertTrue(admin().resources(RuntimeClass.class).list().getItems().isEmpty());
@@ -548,10 +708,49 @@ class KataConfigOperatorTest {
         admin().resources(ClusterRole.class).withName(InstallerResources.CLUSTER_ROLE).get());
     assertNull(
         admin()
+            .resources(ClusterRoleBinding.class)
+            .withName(InstallerResources.CLUSTER_ROLE)
+            .get());
+    assertNull(
+        admin()
             .resources(Role.class)
             .inNamespace(NAMESPACE)
             .withName(InstallerResources.NAME)
             .get());
+    assertNull(
+        admin()
+            .resources(RoleBinding.class)
+            .inNamespace(NAMESPACE)
+            .withName(InstallerResources.NAME)
+            .get());
+    for (String policy : List.of(InstallerResources.NODE_POLICY, KataPodPolicy.NAME)) {
+      assertNull(admin().resources(ValidatingAdmissionPolicy.class).withName(policy).get());
+      assertNull(admin().resources(ValidatingAdmissionPolicyBinding.class).withName(policy).get());
+    }
+
+    // In the workflow's order: each object only after what depends on it.
+    try (order) {
+      String ds = "DaemonSet/" + InstallerResources.NAME;
+      String installerRbac = InstallerResources.CLUSTER_ROLE;
+      order.assertBefore("RuntimeClass/kata", ds);
+      order.assertBefore("RuntimeClass/kata-qemu", ds);
+      order.assertBefore(
+          "RuntimeClass/kata-qemu", "ValidatingAdmissionPolicyBinding/" + KataPodPolicy.NAME);
+      order.assertBefore(
+          "ValidatingAdmissionPolicyBinding/" + KataPodPolicy.NAME,
+          "ValidatingAdmissionPolicy/" + KataPodPolicy.NAME);
+      order.assertBefore(ds, "ClusterRoleBinding/" + installerRbac);
+      order.assertBefore("ClusterRoleBinding/" + installerRbac, "ClusterRole/" + installerRbac);
+      order.assertBefore(
+          "ClusterRoleBinding/" + installerRbac, "ServiceAccount/" + InstallerResources.NAME);
+      order.assertBefore(ds, "RoleBinding/" + InstallerResources.NAME);
+      order.assertBefore(
+          "RoleBinding/" + InstallerResources.NAME, "Role/" + InstallerResources.NAME);
+      order.assertBefore(ds, "ValidatingAdmissionPolicyBinding/" + InstallerResources.NODE_POLICY);
+      order.assertBefore(
+          "ValidatingAdmissionPolicyBinding/" + InstallerResources.NODE_POLICY,
+          "ValidatingAdmissionPolicy/" + InstallerResources.NODE_POLICY);
+    }
     Node a = admin().nodes().withName("node-a").get();
     assertTrue(a.getMetadata().getLabels().keySet().stream().noneMatch(k -> k.startsWith(PREFIX)));
     assertTrue(
@@ -614,6 +813,77 @@ class KataConfigOperatorTest {
   }
 
   // --- helpers -----------------------------------------------------------------------------
+
+  /**
+   * Records when each object the operator manages is deleted, as the etcd revision of the delete
+   * (the resourceVersion of the DELETED watch event; one counter for every type), so the test can
+   * compare deletions of different types.
+   */
+  static final class DeletionOrder implements AutoCloseable {
+    final Map<String, Long> deleted = new ConcurrentHashMap<>();
+    final List<Watch> watches = new ArrayList<>();
+    final List<String> closed = new CopyOnWriteArrayList<>();
+
+    DeletionOrder() {
+      // From a list's resourceVersion: this etcd has no watch progress requests, so the API
+      // server refuses a watch that starts "now".
+      ListOptions from =
+          new ListOptionsBuilder()
+              .withLabelSelector(InstallerResources.MANAGED_SELECTOR)
+              .withResourceVersion(
+                  admin().resources(RuntimeClass.class).list().getMetadata().getResourceVersion())
+              .build();
+      watch(admin().resources(RuntimeClass.class), from);
+      watch(admin().resources(ClusterRole.class), from);
+      watch(admin().resources(ClusterRoleBinding.class), from);
+      watch(admin().resources(ValidatingAdmissionPolicy.class), from);
+      watch(admin().resources(ValidatingAdmissionPolicyBinding.class), from);
+      watch(admin().apps().daemonSets().inNamespace(NAMESPACE), from);
+      watch(admin().serviceAccounts().inNamespace(NAMESPACE), from);
+      watch(admin().resources(Role.class).inNamespace(NAMESPACE), from);
+      watch(admin().resources(RoleBinding.class).inNamespace(NAMESPACE), from);
+    }
+
+    <T extends HasMetadata> void watch(Watchable<T> w, ListOptions from) {
+      watches.add(
+          w.watch(
+              from,
+              new Watcher<T>() {
+                @Override
+                public void eventReceived(Action action, T r) {
+                  if (action == Action.DELETED) {
+                    deleted.put(
+                        r.getKind() + "/" + r.getMetadata().getName(),
+                        Long.parseLong(r.getMetadata().getResourceVersion()));
+                  }
+                }
+
+                @Override
+                public void onClose(WatcherException cause) {
+                  closed.add(String.valueOf(cause));
+                }
+              }));
+    }
+
+    void assertBefore(String first, String then) {
+      try {
+        await()
+            .atMost(TIMEOUT)
+            .until(() -> deleted.containsKey(first) && deleted.containsKey(then));
+      } catch (ConditionTimeoutException e) {
+        throw new AssertionError(
+            first + " or " + then + " not seen deleted: " + deleted + "; closed: " + closed, e);
+      }
+      assertTrue(
+          deleted.get(first) < deleted.get(then),
+          first + " deleted after " + then + ": " + deleted);
+    }
+
+    @Override
+    public void close() {
+      watches.forEach(Watch::close);
+    }
+  }
 
   static KataConfig kataConfig(String name, Consumer<KataConfigSpec> spec) {
     KataConfig kc = new KataConfig();

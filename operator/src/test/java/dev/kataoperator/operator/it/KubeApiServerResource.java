@@ -134,6 +134,7 @@ public class KubeApiServerResource implements QuarkusTestResourceLifecycleManage
                   c ->
                       c != null
                           && c.getStatus() != null
+                          && c.getStatus().getConditions() != null
                           && c.getStatus().getConditions().stream()
                               .anyMatch(
                                   x ->

@@ -56,7 +56,28 @@ class TransitionsTest {
     var nodeEvent = events.stream().filter(e -> e.reason().equals("NodeFailed")).findFirst().get();
     assertTrue(nodeEvent.warning());
     assertTrue(nodeEvent.message().contains("boom"));
-    assertTrue(events.stream().anyMatch(e -> e.reason().equals("RuntimeClassWithdrawn")));
+    assertTrue(
+        events.stream()
+            .anyMatch(
+                e ->
+                    e.reason().equals("RuntimeClassWithdrawn")
+                        && e.message().endsWith("no selected node supports it")));
+  }
+
+  @Test
+  void classesRemovedByTheUninstallSaySo() {
+    var before = status(false, List.of("kata-qemu"), node("a", Phase.Uninstalled));
+    var after = status(false, List.of(), node("a", Phase.Uninstalled));
+    after.conditions =
+        List.of(Conditions.of("Ready", false, "Uninstalling", "KataConfig is being deleted", 1L));
+    var withdrawn =
+        Transitions.between(before, after).stream()
+            .filter(e -> e.reason().equals("RuntimeClassWithdrawn"))
+            .toList();
+    assertEquals(1, withdrawn.size());
+    assertEquals(
+        "RuntimeClass kata-qemu withdrawn: the KataConfig is being deleted",
+        withdrawn.get(0).message());
   }
 
   @Test
