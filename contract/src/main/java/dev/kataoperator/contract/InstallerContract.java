@@ -131,10 +131,14 @@ public final class InstallerContract {
   /** Where the host's file system is mounted in the installer container. */
   public static final String HOST_ROOT = "/host";
 
-  /** Host paths mounted (read-write) under {@link #HOST_ROOT}, the same path below it. */
+  /**
+   * Host paths mounted (read-write) under {@link #HOST_ROOT}, the same path below it. {@code /opt}
+   * rather than {@code /opt/kata}: a mount point cannot be removed, and uninstall removes {@code
+   * /opt/kata} itself (the pod is privileged with hostPID, so this shows it nothing new).
+   */
   public static final List<String> HOST_PATHS =
       List.of(
-          "/opt/kata",
+          "/opt",
           "/etc/containerd",
           "/var/lib/rancher",
           "/run/systemd",

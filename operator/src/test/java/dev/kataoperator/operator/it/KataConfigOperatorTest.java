@@ -140,8 +140,7 @@ class KataConfigOperatorTest {
     assertEquals("kata-qemu=qemu", env(ds, ENV_RUNTIME_CLASSES));
     assertTrue(
         pod.getVolumes().stream()
-            .anyMatch(
-                v -> v.getHostPath() != null && "/opt/kata".equals(v.getHostPath().getPath())));
+            .anyMatch(v -> v.getHostPath() != null && "/opt".equals(v.getHostPath().getPath())));
     assertTrue(
         c.getVolumeMounts().stream()
             .anyMatch(m -> "/host/etc/containerd".equals(m.getMountPath())));
