@@ -232,9 +232,21 @@ class KataOnKubernetesTest {
         kubectl("exec", "runc-pod", "--", "cat", "/proc/sys/kernel/random/boot_id").strip());
 
     assertTrue(kubectl("logs", "kata-pod").contains("started in " + guestKernel));
-    // A terminal, as `kubectl exec -it` gives one.
-    String tty = kubectl("exec", "-t", "kata-pod", "--", "sh", "-c", "tty; stty size");
-    assertTrue(tty.contains("/dev/pts/"), tty);
+    // A terminal, as `kubectl exec -it` gives one (kubectl asks for one only when it has one
+    // itself: script(1) gives it a pseudo-terminal).
+    String line =
+        String.join(
+            " ",
+            Tools.kubectl().toString(),
+            "--kubeconfig",
+            cluster.kubeconfig().toString(),
+            "exec",
+            "-it",
+            "kata-pod",
+            "--",
+            "tty");
+    String tty = Exec.run(KUBECTL, List.of("script", "-qec", line, "/dev/null")).ok().out();
+    assertTrue(tty.contains("/dev/pts/"), "a terminal in the VM: " + tty);
     // The pod's memory limit holds inside the VM, on the container's cgroup there.
     assertEquals(
         String.valueOf(128L << 20),
@@ -280,6 +292,8 @@ class KataOnKubernetesTest {
     assertTrue(
         answer[0].contains(Files.readString(guestDir().resolve("kernel.release")).strip()),
         answer[0]);
+    // A 2-core node fits only a few VMs' CPU overhead: make room for the next examples.
+    kubectl("delete", "pod", "kata-web", "--wait=true");
   }
 
   @Test
@@ -287,8 +301,10 @@ class KataOnKubernetesTest {
   void theDeploymentAndJobExamplesRun() throws Exception {
     kubectl("apply", "-f", example("deployment.yaml"));
     kubectl("apply", "-f", example("job.yaml"));
-    kubectl("rollout", "status", "deployment/kata-deployment", "--timeout=5m");
-    kubectl("wait", "--for=condition=complete", "job/kata-job", "--timeout=5m");
+    long t = System.nanoTime();
+    kubectlLong("rollout", "status", "deployment/kata-deployment", "--timeout=5m");
+    phase("kata Deployment available", t);
+    kubectlLong("wait", "--for=condition=complete", "job/kata-job", "--timeout=5m");
     assertTrue(kubectl("logs", "job/kata-job").contains("computed in a VM"));
     kubectl("delete", "-f", example("deployment.yaml"), "--wait=true");
     kubectl("delete", "-f", example("job.yaml"), "--wait=true");
@@ -462,8 +478,24 @@ class KataOnKubernetesTest {
   }
 
   private void awaitRunning(String pod) throws Exception {
-    kubectl(
+    kubectlLong(
         "wait", "--for=condition=Ready", "pod/" + pod, "--timeout=" + POD_LIMIT.toSeconds() + "s");
+  }
+
+  /** kubectl for commands that wait themselves (their --timeout is the bound), with room. */
+  private String kubectlLong(String... args) throws Exception {
+    Exec r = cluster.kubectl(Duration.ofMinutes(6), args);
+    if (r.exit() != 0) {
+      throw new AssertionError(
+          "kubectl "
+              + String.join(" ", args)
+              + " failed: "
+              + r.err()
+              + "\n"
+              + kubectlResult("get", "pods", "-o", "wide").out()
+              + kubectlResult("get", "events", "--sort-by=.lastTimestamp").out());
+    }
+    return r.out();
   }
 
   private void retag(String from, String to) throws Exception {

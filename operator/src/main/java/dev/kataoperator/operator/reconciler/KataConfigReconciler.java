@@ -306,6 +306,19 @@ public class KataConfigReconciler implements Reconciler<KataConfig>, Cleaner<Kat
     return source.list().toList();
   }
 
+  /**
+   * Whether {@code pod} is running or pending with one of the runtime classes {@code names}. Most
+   * pods name no runtime class (runc): null is not a name (and a sorted set refuses to look it up).
+   */
+  static boolean uses(Pod pod, Set<String> names) {
+    String phase = pod.getStatus() == null ? null : pod.getStatus().getPhase();
+    String runtimeClass = pod.getSpec() == null ? null : pod.getSpec().getRuntimeClassName();
+    return runtimeClass != null
+        && names.contains(runtimeClass)
+        && !"Succeeded".equals(phase)
+        && !"Failed".equals(phase);
+  }
+
   /** "namespace/name" of running or pending pods whose runtimeClassName is one of {@code names}. */
   static List<String> podsUsing(KubernetesClient client, Set<String> names) {
     List<String> found = new ArrayList<>();
@@ -317,11 +330,7 @@ public class KataConfigReconciler implements Reconciler<KataConfig>, Cleaner<Kat
               .inAnyNamespace()
               .list(new ListOptionsBuilder().withLimit(500L).withContinue(cont).build());
       for (Pod p : page.getItems()) {
-        String phase = p.getStatus() == null ? null : p.getStatus().getPhase();
-        if (p.getSpec() != null
-            && names.contains(p.getSpec().getRuntimeClassName())
-            && !"Succeeded".equals(phase)
-            && !"Failed".equals(phase)) {
+        if (uses(p, names)) {
           found.add(p.getMetadata().getNamespace() + "/" + p.getMetadata().getName());
         }
       }
