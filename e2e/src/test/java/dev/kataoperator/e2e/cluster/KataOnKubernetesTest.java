@@ -247,10 +247,17 @@ class KataOnKubernetesTest {
             "tty");
     String tty = Exec.run(KUBECTL, List.of("script", "-qec", line, "/dev/null")).ok().out();
     assertTrue(tty.contains("/dev/pts/"), "a terminal in the VM: " + tty);
-    // The pod's memory limit holds inside the VM, on the container's cgroup there.
+    // The pod's memory limit holds inside the VM, on the container's own cgroup there.
     assertEquals(
         String.valueOf(128L << 20),
-        kubectl("exec", "kata-pod", "--", "cat", "/sys/fs/cgroup/memory.max").strip());
+        kubectl(
+                "exec",
+                "kata-pod",
+                "--",
+                "sh",
+                "-c",
+                "cat /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)/memory.max")
+            .strip());
   }
 
   @Test
@@ -370,7 +377,7 @@ class KataOnKubernetesTest {
         cluster.client().resources(RuntimeClass.class).withName("kata").get(), "kept while used");
     long t = System.nanoTime();
     kubectl("delete", "-f", example("pod.yaml"), "--wait=true");
-    kubectl("delete", "-f", example("web.yaml"), "--wait=true");
+    kubectl("delete", "-f", example("web.yaml"), "--wait=true", "--ignore-not-found");
     await(READY_LIMIT, "the KataConfig is gone", () -> kataConfig() == null);
     phase("uninstall", t);
     assertEquals(
