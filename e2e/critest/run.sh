@@ -9,11 +9,12 @@
 # Env:
 #   SHIM_DIR        directory with containerd-shim-kata-qemu-v2 (default: the tree's shim/bin; the
 #                   JUnit test passes an installed payload's PREFIX/bin)
-#   KATA_CONFIG     the shim's config (default: none, the shim's own default; with the tree's
-#                   launcher: $KATA_GUEST_DIR/kata-qemu.toml)
+#   KATA_CONFIG     the shim's config (default: the payload's own; with the tree's launcher,
+#                   ${KATA_GUEST_DIR:-build/guest}/kata-qemu.toml)
 #   HANDLER         runtime handler: kata-qemu (default) or runc (the baseline)
 #   CONTAINERD      1.6 (Debian's, default) or 2.2 (/opt/kata-dev-tools/bin)
-#   PARALLEL        ginkgo nodes (default 3); CRITEST_OUT results dir (default e2e/target/critest)
+#   PARALLEL        ginkgo nodes (default 6: a spec mostly waits on polls and VM boots)
+#   CRITEST_OUT     results directory (default e2e/target/critest)
 #   CRITEST_FOCUS   a ginkgo focus regex (default: every spec not skipped by skipped-specs.txt)
 #
 # Results in $CRITEST_OUT: report.json (ginkgo JSON report), junit.xml, critest.log, containerd.log.
@@ -26,8 +27,11 @@ TOOLS_DIR=${TOOLS_DIR:-/opt/kata-dev-tools}
 export PATH="$TOOLS_DIR/bin:/usr/local/go/bin:$PATH"
 HANDLER=${HANDLER:-kata-qemu}
 CONTAINERD=${CONTAINERD:-1.6}
-PARALLEL=${PARALLEL:-3}
+PARALLEL=${PARALLEL:-6}
 SHIM_DIR=${SHIM_DIR:-$root/shim/bin}
+if [ "$(cd "$SHIM_DIR" && pwd)" = "$root/shim/bin" ] && [ -z "${KATA_CONFIG:-}" ]; then
+  export KATA_CONFIG=${KATA_GUEST_DIR:-$root/build/guest}/kata-qemu.toml
+fi
 out=${CRITEST_OUT:-$root/e2e/target/critest}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
