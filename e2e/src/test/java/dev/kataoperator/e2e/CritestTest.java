@@ -121,18 +121,25 @@ class CritestTest {
         s.path("ContainerHierarchyTexts").forEach(t -> texts.add(t.asText()));
         String group = texts.isEmpty() ? "" : texts.getFirst();
         texts.add(s.path("LeafNodeText").asText());
-        String message = s.path("Failure").path("Message").asText("").strip();
-        int nl = message.indexOf('\n');
         specs.add(
             new Spec(
                 group,
                 String.join(" ", texts),
                 s.path("State").asText(),
-                nl < 0 ? message : message.substring(0, nl),
+                firstLine(s.path("Failure").path("Message").asText("")),
                 s.path("RunTime").asLong() / 1e9));
       }
     }
     return specs;
+  }
+
+  /** The line of a gomega failure that says what went wrong (an RPC error where there is one). */
+  static String firstLine(String message) {
+    List<String> lines = message.lines().map(String::strip).filter(l -> !l.isEmpty()).toList();
+    return lines.stream()
+        .filter(l -> l.startsWith("rpc error"))
+        .findFirst()
+        .orElse(lines.isEmpty() ? "" : lines.getFirst());
   }
 
   /** expected-failures.txt: "kind | spec | reason" lines; '#' starts a comment line. */
