@@ -77,6 +77,7 @@ PKGS=(
   containernetworking-plugins: etcd-server: protobuf-compiler: libseccomp-dev: libcap-ng-dev:
   pkg-config:
   iptables: nftables: openssl: curl: # the local cluster (e2e/cluster): kube-proxy, its PKI, checks
+  docker-registry: # critest's images, served on loopback by e2e/critest/run.sh
 )
 missing_default=(); missing_bp=()
 for p in "${PKGS[@]}"; do
@@ -107,5 +108,24 @@ go_tool ctr github.com/containerd/containerd/v2/cmd/ctr@v2.2.7
 go_tool containerd-shim-runc-v2 github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@v2.2.7
 go_tool crictl sigs.k8s.io/cri-tools/cmd/crictl@v1.36.0
 go_tool helm helm.sh/helm/v4/cmd/helm@v4.3.1 # chart lint/template/install tests (helm/)
+# critest (cri-tools' CRI validation suite) is a Go test binary: `go test -c` of its package in a
+# throwaway module. Its -parallel mode runs the specs through the ginkgo CLI, which must be the
+# ginkgo version critest was built with (v2.28.1 for cri-tools v1.36.0).
+critest_tool() { # version
+  local ver=$1 stamp="$TOOLS_DIR/.stamp-critest-$1" mod
+  [ -x "$GOBIN/critest" ] && [ -f "$stamp" ] && return 0
+  log "go test -c sigs.k8s.io/cri-tools/cmd/critest@$ver"
+  mod=$(mktemp -d)
+  if (cd "$mod" && printf 'module critestbuild\n\ngo 1.26\n' >go.mod &&
+    go get "sigs.k8s.io/cri-tools@$ver" &&
+    go test -c -ldflags "-X sigs.k8s.io/cri-tools/pkg/version.Version=$ver" \
+      -o "$GOBIN/critest" sigs.k8s.io/cri-tools/cmd/critest); then
+    touch "$stamp"
+  fi
+  rm -rf "$mod"
+  [ -f "$stamp" ]
+}
+critest_tool v1.36.0
+go_tool ginkgo github.com/onsi/ginkgo/v2/ginkgo@v2.28.1
 # Kubernetes for kube-api-test (operator tests) and the local cluster (e2e/cluster); cached.
 bash "$(dirname "$0")/../e2e/kube/build-binaries.sh"

@@ -24,6 +24,9 @@ const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 /// Exited execs are forgotten this long after their exit, whether or not the host collected
 /// everything (exec probes would otherwise pile up).
 const EXEC_TTL: Duration = Duration::from_secs(120);
+/// How long StartContainer waits for the container's init to exec its program (it takes well
+/// under a second even under emulation; a limit only so that a stuck start cannot hang).
+const EXEC_WAIT: Duration = Duration::from_secs(30);
 
 /// Puts back what a call consumed when its answer was not delivered.
 pub type Undo = Box<dyn FnOnce() + Send>;
@@ -64,6 +67,8 @@ pub struct Container {
     pub id: String,
     bundle: PathBuf,
     init: Arc<Proc>,
+    /// The program the init ran when crun create returned (crun itself, waiting to be started).
+    created_exe: Option<(u64, u64)>,
     execs: Mutex<HashMap<String, Arc<Proc>>>,
     /// Execs being started (ids reserved).
     exec_busy: Mutex<HashSet<String>>,
@@ -84,6 +89,8 @@ fn cgroup_dir(id: &str) -> PathBuf {
 struct Sandbox {
     id: String,
     resolv_conf: bool,
+    /// Mount points of the 9p shares (the guest sees each as one filesystem).
+    nine_p_shares: Vec<String>,
 }
 
 #[derive(Default)]
@@ -358,6 +365,7 @@ impl Agent {
             let _ = std::fs::create_dir_all(RUN_DIR);
             std::fs::write(RESOLV_CONF, resolv).map_err(|e| internal("writing resolv.conf", e))?;
         }
+        let mut nine_p_shares = Vec::new();
         for fs in &req.shared_filesystems {
             spec::validate_abs_path("mount_point", &fs.mount_point)?;
             if fs.tag.is_empty() || fs.tag.len() > 36 || fs.tag.contains('\0') {
@@ -382,8 +390,11 @@ impl Agent {
                 err(code::INTERNAL, format!("mounting {fstype} {} on {}: {e}", fs.tag, fs.mount_point))
             })?;
             crate::info!("mounted {fstype} {} on {}", fs.tag, fs.mount_point);
+            if fstype == "9p" {
+                nine_p_shares.push(fs.mount_point.clone());
+            }
         }
-        *sb = Some(Sandbox { id: req.sandbox_id, resolv_conf: has_resolv });
+        *sb = Some(Sandbox { id: req.sandbox_id, resolv_conf: has_resolv, nine_p_shares });
         crate::info!("sandbox {} created", sb.as_ref().map(|s| s.id.as_str()).unwrap_or(""));
         Ok(pb::Empty {})
     }
@@ -421,16 +432,22 @@ impl Agent {
                 format!("rootfs {} does not exist in the guest", req.rootfs_path),
             ));
         }
-        let has_resolv = self.sandbox.lock().unwrap().as_ref().is_some_and(|s| s.resolv_conf);
+        let (has_resolv, nine_p_shares, sandbox_id) = match self.sandbox.lock().unwrap().as_ref() {
+            Some(s) => (s.resolv_conf, s.nine_p_shares.clone(), Some(s.id.clone())),
+            None => (false, Vec::new(), None),
+        };
         let controllers = sys::cgroup_controllers();
         let exists = |p: &str| Path::new(p).exists();
         let rootfs = Path::new(&req.rootfs_path);
+        let pod_namespace = |kind: &str| self.pod_namespace(sandbox_id.as_deref(), id, kind);
         let env = spec::GuestEnv {
             resolv_conf: has_resolv.then_some(RESOLV_CONF),
             resolv_mountpoint_ok: has_resolv
                 && (rootfs.join("etc/resolv.conf").symlink_metadata().is_ok() || writable_dir(rootfs)),
             controllers: &controllers,
             exists: &exists,
+            one_fs_shares: &nine_p_shares,
+            pod_namespace: &pod_namespace,
         };
         let rewritten = spec::rewrite_spec(&req.oci_spec_json, id, &req.rootfs_path, req.terminal, &env)?;
         for n in &rewritten.notes {
@@ -458,6 +475,26 @@ impl Agent {
         result
     }
 
+    /// The guest path of the pod's namespace `kind` for container `id`: the namespace of the
+    /// sandbox container (the container whose id is the sandbox id; containerd's pause
+    /// container), which holds the pod's sysctls. None for the sandbox container itself and
+    /// when the pod has no sandbox container in the guest.
+    fn pod_namespace(&self, sandbox_id: Option<&str>, id: &str, kind: &str) -> RpcResult<Option<String>> {
+        let Some(sandbox_id) = sandbox_id.filter(|s| *s != id) else {
+            return Ok(None);
+        };
+        let Some(sandbox) = self.containers.lock().unwrap().get(sandbox_id).cloned() else {
+            return Ok(None);
+        };
+        if sandbox.init.exit.get().is_some() {
+            return Err(err(
+                code::FAILED_PRECONDITION,
+                format!("the pod's sandbox container {sandbox_id} has exited: no {kind} namespace to join"),
+            ));
+        }
+        Ok(Some(format!("/proc/{}/ns/{kind}", sandbox.init.pid)))
+    }
+
     fn create_in_bundle(
         &self,
         id: &str,
@@ -478,12 +515,14 @@ impl Agent {
             terminal,
             child_io,
         )?;
+        let created_exe = sys::exe_identity(launched.pid);
         let init = make_proc(id, launched, keep, want_stdin);
         crate::info!("container {id} created, init pid {}", init.pid);
         let c = Arc::new(Container {
             id: id.to_string(),
             bundle: bundle.to_path_buf(),
             init,
+            created_exe,
             execs: Mutex::new(HashMap::new()),
             exec_busy: Mutex::new(HashSet::new()),
             oom_kills: AtomicU64::new(0),
@@ -495,6 +534,14 @@ impl Agent {
     pub fn start_container(&self, req: pb::ContainerRequest) -> RpcResult<pb::StartContainerResponse> {
         let c = self.container(&req.container_id)?;
         crun::run(&["start", &c.id])?;
+        // crun start returns once it told the init to go on, before the init exec'd the
+        // workload; runc's start returns only after that execve (its exec fifo closes on exec).
+        // A stop right after start must reach the workload, not crun: wait as runc does.
+        if let Some(before) = c.created_exe {
+            if !sys::wait_for_exec(c.init.pid, before, EXEC_WAIT) {
+                crate::warn!("container {}: init has not exec'd its program after {EXEC_WAIT:?}", c.id);
+            }
+        }
         crate::info!("container {} started", c.id);
         Ok(pb::StartContainerResponse { pid: c.init.pid as u32 })
     }

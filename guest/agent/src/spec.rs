@@ -57,7 +57,19 @@ pub struct GuestEnv<'a> {
     pub controllers: &'a [String],
     /// Whether a bind mount's source exists in the guest.
     pub exists: &'a dyn Fn(&str) -> bool,
+    /// Guest mount points of host shares that the guest sees as one filesystem, host submounts
+    /// included (9p; virtio-fs announces submounts as guest mounts of their own).
+    pub one_fs_shares: &'a [String],
+    /// For a namespace of [`POD_NAMESPACES`] that the host asks to join (an entry with a path:
+    /// containerd's pod namespaces), the guest path of the pod's namespace of that type; None
+    /// when the pod has none to join (then the container gets its own).
+    pub pod_namespace: &'a dyn Fn(&str) -> RpcResult<Option<String>>,
 }
+
+/// Namespaces a container shares with its pod: containerd points these at the sandbox (pause)
+/// container's, and pod sysctls (kernel.shm*, fs.mqueue.*) live in them. The network namespace
+/// is the guest's own for every container, the mount and cgroup namespaces are never shared.
+pub const POD_NAMESPACES: [&str; 3] = ["ipc", "uts", "pid"];
 
 /// The result of rewriting a container spec.
 #[derive(Debug)]
@@ -89,6 +101,31 @@ fn is_bind(m: &Map<String, Value>) -> bool {
     m.get("options")
         .and_then(Value::as_array)
         .is_some_and(|o| o.iter().any(|v| matches!(v.as_str(), Some("bind") | Some("rbind"))))
+}
+
+/// Whether `path` is `root` or below it (both absolute, without "." or "..").
+fn under(path: &str, root: &str) -> bool {
+    let root = root.trim_end_matches('/');
+    path == root || path.strip_prefix(root).is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Read-only options of a bind mount from a 9p share. The guest sees the whole share as one
+/// filesystem with no mounts inside, so `ro` applied in the guest covers every host submount
+/// below the source as well: a read-only volume with a writable mount inside would turn that
+/// mount read-only too. `ro` on a node means the top mount only, and the host enforces exactly
+/// that: it binds the source into the share read-only, non-recursively, and QEMU's 9p server
+/// works through that mount. So `ro` is left to the host. `rro` (recursive) is what `ro` gives
+/// in the guest, so it becomes `ro`. Returns a note when it changed anything.
+fn shared_read_only(m: &mut Value) -> Option<String> {
+    let opts = m.get_mut("options").and_then(Value::as_array_mut)?;
+    let recursive = opts.iter().any(|o| o.as_str() == Some("rro"));
+    let before = opts.len();
+    opts.retain(|o| !matches!(o.as_str(), Some("ro") | Some("rro")));
+    if recursive {
+        opts.push(json!("ro"));
+        return Some("rro applied as ro: the guest sees the share as one filesystem".into());
+    }
+    (opts.len() != before).then(|| "ro left to the host's read-only bind (non-recursive)".into())
 }
 
 fn clean_process(p: &mut Map<String, Value>, terminal: bool) {
@@ -187,6 +224,14 @@ pub fn rewrite_spec(
             if dest.trim_end_matches('/') == "/etc/resolv.conf" {
                 has_resolv = true;
             }
+            let shared = is_bind(obj) && env.one_fs_shares.iter().any(|r| under(src, r));
+            let dest = dest.to_string();
+            let mut m = m;
+            if shared {
+                if let Some(n) = shared_read_only(&mut m) {
+                    notes.push(format!("bind mount {dest}: {n}"));
+                }
+            }
             kept.push(m);
         }
         *list = kept;
@@ -221,14 +266,19 @@ pub fn rewrite_spec(
         };
         list.retain(|n| n.get("type").and_then(Value::as_str) != Some("network"));
         for n in list.iter_mut() {
-            if let Value::Object(o) = n {
-                if let Some(p) = o.remove("path") {
-                    notes.push(format!(
-                        "namespace {}: dropped host path {}",
-                        o.get("type").and_then(Value::as_str).unwrap_or("?"),
-                        p
-                    ));
+            let Value::Object(o) = n else { continue };
+            let Some(host) = o.remove("path") else { continue };
+            let kind = o.get("type").and_then(Value::as_str).unwrap_or("?").to_string();
+            // A host path means "the pod's namespace": the same one in the guest, as runc
+            // shares the pause container's on a node.
+            let guest =
+                if POD_NAMESPACES.contains(&kind.as_str()) { (env.pod_namespace)(&kind)? } else { None };
+            match guest {
+                Some(g) => {
+                    notes.push(format!("namespace {kind}: the pod's ({g}) for host path {host}"));
+                    o.insert("path".into(), Value::String(g));
                 }
+                None => notes.push(format!("namespace {kind}: dropped host path {host}")),
             }
         }
     }
@@ -286,12 +336,18 @@ pub fn sysctl_path(key: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    fn no_pod(_: &str) -> RpcResult<Option<String>> {
+        Ok(None)
+    }
+
     fn env<'a>(exists: &'a dyn Fn(&str) -> bool, controllers: &'a [String]) -> GuestEnv<'a> {
         GuestEnv {
             resolv_conf: Some("/run/kata/resolv.conf"),
             resolv_mountpoint_ok: true,
             controllers,
             exists,
+            one_fs_shares: &[],
+            pod_namespace: &no_pod,
         }
     }
 
@@ -376,6 +432,62 @@ mod tests {
     }
 
     #[test]
+    fn joins_the_pods_namespaces() {
+        let spec = br#"{"process": {"args": ["x"]}, "linux": {"namespaces": [
+            {"type": "pid"},
+            {"type": "ipc", "path": "/proc/42/ns/ipc"},
+            {"type": "uts", "path": "/proc/42/ns/uts"},
+            {"type": "mount"},
+            {"type": "user", "path": "/proc/42/ns/user"},
+            {"type": "network", "path": "/var/run/netns/cni-1"}]}}"#;
+        let exists = |_: &str| true;
+        let pod = |kind: &str| -> RpcResult<Option<String>> { Ok(Some(format!("/proc/7/ns/{kind}"))) };
+        let e = GuestEnv { pod_namespace: &pod, ..env(&exists, &[]) };
+        let r = rewrite_spec(spec, "c", "/r", false, &e).unwrap();
+        assert_eq!(
+            r.spec["linux"]["namespaces"],
+            json!([{"type": "pid"}, {"type": "ipc", "path": "/proc/7/ns/ipc"}, {"type": "uts", "path": "/proc/7/ns/uts"},
+                   {"type": "mount"}, {"type": "user"}])
+        );
+        // The pod's namespaces cannot be joined (its sandbox container is gone): an error.
+        let gone =
+            |_: &str| -> RpcResult<Option<String>> { Err(RpcError::new(code::FAILED_PRECONDITION, "gone")) };
+        let e = GuestEnv { pod_namespace: &gone, ..env(&exists, &[]) };
+        assert_eq!(rewrite_spec(spec, "c", "/r", false, &e).unwrap_err().code, code::FAILED_PRECONDITION);
+    }
+
+    #[test]
+    fn read_only_binds_of_a_9p_share_are_left_to_the_host() {
+        let spec = br#"{"process": {"args": ["x"]}, "mounts": [
+            {"destination": "/ro", "type": "bind", "source": "/run/kata/shared/c/0-vol", "options": ["rbind", "ro"]},
+            {"destination": "/rro", "type": "bind", "source": "/run/kata/shared/c/1-vol", "options": ["rbind", "rro"]},
+            {"destination": "/rw", "type": "bind", "source": "/run/kata/shared/c/2-vol", "options": ["rbind", "rw"]},
+            {"destination": "/fs", "type": "bind", "source": "/run/kata/virtiofs/c/3-vol", "options": ["rbind", "ro"]},
+            {"destination": "/guest", "type": "bind", "source": "/run/kata/shared-not", "options": ["rbind", "ro"]}]}"#;
+        let exists = |_: &str| true;
+        let shares = vec!["/run/kata/shared".to_string()];
+        let e = GuestEnv { one_fs_shares: &shares, resolv_conf: None, ..env(&exists, &[]) };
+        let r = rewrite_spec(spec, "c", "/r", false, &e).unwrap();
+        let opts: Vec<&Value> = r.spec["mounts"].as_array().unwrap().iter().map(|m| &m["options"]).collect();
+        assert_eq!(
+            opts,
+            [
+                &json!(["rbind"]),
+                &json!(["rbind", "ro"]),
+                &json!(["rbind", "rw"]),
+                &json!(["rbind", "ro"]),
+                &json!(["rbind", "ro"])
+            ]
+        );
+        assert_eq!(
+            r.notes.iter().filter(|n| n.contains("host's read-only bind")).count(),
+            1,
+            "{:?}",
+            r.notes
+        );
+    }
+
+    #[test]
     fn newer_oci_versions_are_stated_as_crun_s() {
         let exists = |_: &str| false;
         let ctrls: Vec<String> = vec![];
@@ -402,7 +514,7 @@ mod tests {
     #[test]
     fn no_resolv_conf_without_dns() {
         let exists = |_: &str| true;
-        let e = GuestEnv { resolv_conf: None, resolv_mountpoint_ok: true, controllers: &[], exists: &exists };
+        let e = GuestEnv { resolv_conf: None, ..env(&exists, &[]) };
         let r = rewrite_spec(br#"{"process": {"args": ["x"]}}"#, "c", "/r", false, &e).unwrap();
         assert!(r.spec.get("mounts").is_none());
     }
@@ -410,12 +522,7 @@ mod tests {
     #[test]
     fn no_resolv_conf_on_a_read_only_rootfs_without_one() {
         let exists = |_: &str| true;
-        let e = GuestEnv {
-            resolv_conf: Some("/run/kata/resolv.conf"),
-            resolv_mountpoint_ok: false,
-            controllers: &[],
-            exists: &exists,
-        };
+        let e = GuestEnv { resolv_mountpoint_ok: false, ..env(&exists, &[]) };
         let r = rewrite_spec(br#"{"process": {"args": ["x"]}}"#, "c", "/r", false, &e).unwrap();
         assert!(r.spec.get("mounts").is_none());
         assert!(r.notes.iter().any(|n| n.contains("read-only")));

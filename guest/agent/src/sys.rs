@@ -56,6 +56,30 @@ pub fn kernel_release() -> String {
     }
 }
 
+/// The program a process runs, as (device, inode) of /proc/PID/exe; None once it is gone (a
+/// zombie has no exe).
+pub fn exe_identity(pid: i32) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/proc/{pid}/exe")).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Waits until process `pid` runs another program than `before` (it called execve) or is gone;
+/// false if neither happened within `limit`.
+pub fn wait_for_exec(pid: i32, before: (u64, u64), limit: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    let mut pause = std::time::Duration::from_micros(200);
+    loop {
+        if exe_identity(pid) != Some(before) {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(10));
+    }
+}
+
 pub fn sync() {
     // SAFETY: no arguments.
     unsafe { libc::sync() };
@@ -244,6 +268,43 @@ fn raise_nofile() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waits_for_the_exec() {
+        use std::process::Command;
+        use std::time::{Duration, Instant};
+        // dash, then coreutils' sleep: two different programs in one process.
+        let mut child = Command::new("/bin/sh").args(["-c", "sleep 0.3; exec /bin/sleep 5"]).spawn().unwrap();
+        let pid = child.id() as i32;
+        let before = exe_identity(pid).expect("the shell's exe");
+        let started = Instant::now();
+        assert!(wait_for_exec(pid, before, Duration::from_secs(30)));
+        assert!(
+            started.elapsed() >= Duration::from_millis(250),
+            "returned before the exec: {:?}",
+            started.elapsed()
+        );
+        let sleep = std::fs::metadata("/bin/sleep").unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(exe_identity(pid), Some((sleep.dev(), sleep.ino())));
+        child.kill().unwrap();
+        child.wait().unwrap();
+
+        // A process that is gone (here a zombie) counts as done; one that never execs times out.
+        let mut quick = Command::new("/bin/sh").args(["-c", "exit 3"]).spawn().unwrap();
+        let quick_pid = quick.id() as i32;
+        let quick_exe = exe_identity(quick_pid);
+        std::thread::sleep(Duration::from_millis(300));
+        if let Some(exe) = quick_exe {
+            assert!(wait_for_exec(quick_pid, exe, Duration::from_secs(5)));
+        }
+        quick.wait().unwrap();
+        let mut stays = Command::new("/bin/sleep").arg("5").spawn().unwrap();
+        let stays_exe = exe_identity(stays.id() as i32).unwrap();
+        assert!(!wait_for_exec(stays.id() as i32, stays_exe, Duration::from_millis(200)));
+        stays.kill().unwrap();
+        stays.wait().unwrap();
+    }
 
     #[test]
     fn cmdline_params() {

@@ -104,6 +104,8 @@ impl Client {
 struct Vm {
     qemu: Child,
     dir: PathBuf,
+    /// Host mounts the test made under `dir`, unmounted (in reverse) before `dir` is removed.
+    mounts: Vec<PathBuf>,
 }
 
 impl Drop for Vm {
@@ -114,8 +116,19 @@ impl Drop for Vm {
             let log = std::fs::read_to_string(self.dir.join("console.log")).unwrap_or_default();
             eprintln!("---- guest console\n{log}");
         }
+        for m in self.mounts.iter().rev() {
+            let ok = Command::new("umount").arg("-R").arg(m).status().is_ok_and(|s| s.success());
+            if !ok {
+                let _ = Command::new("umount").arg("-R").arg("-l").arg(m).status();
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+fn run(cmd: &[&str]) {
+    let st = Command::new(cmd[0]).args(&cmd[1..]).status().unwrap();
+    assert!(st.success(), "{cmd:?}: {st}");
 }
 
 fn busybox_rootfs(dir: &Path) {
@@ -125,12 +138,16 @@ fn busybox_rootfs(dir: &Path) {
         std::fs::create_dir_all(dir.join(d)).unwrap();
     }
     std::fs::copy("/bin/busybox", bin.join("busybox")).expect("busybox-static at /bin/busybox");
-    for a in ["sh", "cat", "echo", "sleep", "uname", "hostname", "true"] {
+    for a in ["sh", "cat", "echo", "sleep", "uname", "hostname", "true", "touch"] {
         std::os::unix::fs::symlink("busybox", bin.join(a)).unwrap();
     }
 }
 
 fn spec(args: &[&str]) -> Vec<u8> {
+    spec_value(args).to_string().into_bytes()
+}
+
+fn spec_value(args: &[&str]) -> serde_json::Value {
     serde_json::json!({
         "ociVersion": "1.0.2",
         "process": {
@@ -155,8 +172,6 @@ fn spec(args: &[&str]) -> Vec<u8> {
             "resources": {"memory": {"limit": 67108864}}
         }
     })
-    .to_string()
-    .into_bytes()
 }
 
 #[test]
@@ -173,6 +188,22 @@ fn agent_in_a_vm() {
     let rootfs = dir.join("rootfs");
     busybox_rootfs(&rootfs);
     let sock = dir.join("agent.sock");
+    // The test plays the host for read-only volumes: the shim binds a volume into the share
+    // with --rbind, then makes the top of it read-only (not the mounts inside).
+    let mut mounts = Vec::new();
+    // SAFETY: geteuid has no arguments and cannot fail.
+    let as_root = unsafe { libc::geteuid() } == 0;
+    if as_root {
+        let (src, vol) = (dir.join("volume"), rootfs.join("vol"));
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        std::fs::create_dir_all(&vol).unwrap();
+        run(&["mount", "-t", "tmpfs", "tmpfs", src.join("sub").to_str().unwrap()]);
+        mounts.push(src.join("sub"));
+        run(&["mount", "--rbind", src.to_str().unwrap(), vol.to_str().unwrap()]);
+        mounts.push(vol.clone());
+        run(&["mount", "-o", "remount,bind,ro", vol.to_str().unwrap()]);
+    }
+    std::fs::create_dir_all(rootfs.join("grun")).unwrap();
     let started = Instant::now();
     let qemu = Command::new("qemu-system-x86_64")
         .args(["-M", "pc", "-accel", "tcg", "-cpu", "max", "-m", "256", "-smp", "1"])
@@ -192,7 +223,7 @@ fn agent_in_a_vm() {
         .stdin(Stdio::null())
         .spawn()
         .expect("qemu-system-x86_64");
-    let mut vm = Vm { qemu, dir: dir.clone() };
+    let mut vm = Vm { qemu, dir: dir.clone(), mounts };
     let c = Client::connect(&sock);
 
     // The request waits in the socket until the agent opens the port.
@@ -227,7 +258,26 @@ fn agent_in_a_vm() {
         };
         c.call("CreateContainer", &req)
     };
+    let create_spec = |id: &str, spec: serde_json::Value| -> Result<pb::Empty, (i32, String)> {
+        let req = pb::CreateContainerRequest {
+            container_id: id.into(),
+            oci_spec_json: spec.to_string().into_bytes(),
+            rootfs_path: "/run/kata/shared".into(),
+            ..Default::default()
+        };
+        c.call("CreateContainer", &req)
+    };
     let container = |id: &str| pb::ContainerRequest { container_id: id.into() };
+    let run_to_end = |id: &str, spec: serde_json::Value| -> (String, i32) {
+        create_spec(id, spec).expect("CreateContainer");
+        let wait =
+            c.send("WaitProcess", &pb::ProcessRequest { container_id: id.into(), exec_id: String::new() });
+        let _: pb::StartContainerResponse = c.call("StartContainer", &container(id)).expect("StartContainer");
+        let out = String::from_utf8(c.read_all(id, "", false)).unwrap();
+        let w: pb::WaitProcessResponse = c.wait(wait, Duration::from_secs(60)).unwrap();
+        let _: pb::Empty = c.call("RemoveContainer", &container(id)).unwrap();
+        (out, w.status)
+    };
 
     // A container: output on both streams, resolv.conf from the sandbox, exit status.
     create("c1", &["/bin/sh", "-c", "uname -r; hostname; cat /etc/resolv.conf; echo oops >&2; exit 7"])
@@ -285,6 +335,56 @@ fn agent_in_a_vm() {
         .call("WaitProcess", &pb::ProcessRequest { container_id: "c3".into(), exec_id: String::new() })
         .unwrap();
     assert_eq!(w.status, 137);
+
+    // The pod: its sandbox container (the one whose id is the sandbox id) holds the pod's
+    // sysctls in its IPC namespace. A container whose spec names host paths for its pid, ipc
+    // and uts namespaces (containerd's pod namespaces) joins the sandbox container's and reads
+    // them back; one with namespaces of its own sees the defaults.
+    let mut sb = spec_value(&["/bin/sleep", "1000"]);
+    sb["linux"]["sysctl"] = serde_json::json!({"kernel.shm_rmid_forced": "1", "fs.mqueue.msg_max": "100"});
+    create_spec("sb", sb).expect("the sandbox container");
+    let _: pb::StartContainerResponse = c.call("StartContainer", &container("sb")).unwrap();
+    // StartContainer returns once the init runs the workload, not crun (as runc's start does).
+    let cmdline = serde_json::json!({"args": ["cat", "/proc/1/cmdline"], "cwd": "/", "env": ["PATH=/bin"],
+                                      "user": {"uid": 0, "gid": 0}});
+    let exec = pb::ExecProcessRequest {
+        container_id: "sb".into(),
+        exec_id: "cmdline".into(),
+        process_json: cmdline.to_string().into_bytes(),
+        ..Default::default()
+    };
+    let _: pb::ExecProcessResponse = c.call("ExecProcess", &exec).expect("ExecProcess");
+    assert_eq!(c.read_all("sb", "cmdline", false), b"/bin/sleep\x001000\x00");
+    let read_back = "cat /proc/sys/kernel/shm_rmid_forced /proc/sys/fs/mqueue/msg_max /proc/1/cmdline";
+    let mut app = spec_value(&["/bin/sh", "-c", read_back]);
+    app["linux"]["namespaces"] = serde_json::json!([
+        {"type": "pid", "path": "/proc/4242/ns/pid"}, {"type": "ipc", "path": "/proc/4242/ns/ipc"},
+        {"type": "uts", "path": "/proc/4242/ns/uts"}, {"type": "mount"}]);
+    assert_eq!(run_to_end("app", app), ("1\n100\n/bin/sleep\x001000\x00".to_string(), 0));
+    let (own, status) = run_to_end("own", spec_value(&["/bin/sh", "-c", read_back]));
+    assert_eq!(status, 0);
+    assert!(own.starts_with("0\n10\n"), "{own:?}");
+
+    // Read-only binds cover the top mount only, as on a node. /run/kata in the guest is a tmpfs
+    // with the 9p share mounted inside (crun's ro, in the guest); /run/kata/shared/vol is the
+    // host's read-only bind with a tmpfs inside (the agent leaves ro to the host).
+    let mut ro = spec_value(&["/bin/sh", "-c",
+        "touch /grun/shared/g && echo guest-sub-rw; touch /grun/g 2>/dev/null || echo guest-top-ro; \
+         if [ -d /vol/sub ]; then touch /vol/sub/f && echo host-sub-rw; touch /vol/f 2>/dev/null || echo host-top-ro; fi"]);
+    ro["mounts"].as_array_mut().unwrap().extend([
+        serde_json::json!({"destination": "/grun", "type": "bind", "source": "/run/kata", "options": ["rbind", "ro"]}),
+        serde_json::json!({"destination": "/vol", "type": "bind", "source": "/run/kata/shared/vol", "options": ["rbind", "ro"]}),
+    ]);
+    let (out, status) = run_to_end("ro", ro);
+    let want = if as_root {
+        "guest-sub-rw\nguest-top-ro\nhost-sub-rw\nhost-top-ro\n"
+    } else {
+        "guest-sub-rw\nguest-top-ro\n"
+    };
+    assert_eq!((out.as_str(), status), (want, 0));
+    if !as_root {
+        eprintln!("not root: the host's read-only bind was not tested");
+    }
 
     // DestroySandbox answers, then the guest powers off and QEMU (-no-reboot) exits.
     let _: pb::Empty = c.call("DestroySandbox", &pb::DestroySandboxRequest {}).expect("DestroySandbox");
