@@ -36,7 +36,20 @@ fn failure(what: &str, status: i32, output: &str) -> RpcError {
     } else {
         format!("crun {what}: {msg}")
     };
-    RpcError::new(code::UNKNOWN, msg)
+    RpcError::new(code_of(&msg), msg)
+}
+
+/// The status for crun's own words: a workload binary that is not there is NOT_FOUND (as
+/// runc's "executable file not found" is to kubelet), one that cannot be run PERMISSION_DENIED.
+fn code_of(msg: &str) -> i32 {
+    let executable = msg.contains("executable");
+    if msg.contains("not found in $PATH") || (executable && msg.contains("No such file or directory")) {
+        code::NOT_FOUND
+    } else if executable && msg.contains("Permission denied") {
+        code::PERMISSION_DENIED
+    } else {
+        code::UNKNOWN
+    }
 }
 
 fn spawn_error(e: std::io::Error) -> RpcError {
@@ -183,4 +196,20 @@ pub fn launch(
     })?;
     let _ = std::fs::remove_file(log);
     Ok(Launched { pid, since, tty })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crun_words_become_status_codes() {
+        let nf = failure("exec", 1, "executable file `nope` not found in $PATH: No such file or directory");
+        assert_eq!(nf.code, code::NOT_FOUND);
+        assert!(nf.message.contains("nope"), "{}", nf.message);
+        assert_eq!(failure("exec", 1, "open executable: No such file or directory").code, code::NOT_FOUND);
+        assert_eq!(failure("exec", 1, "open executable: Permission denied").code, code::PERMISSION_DENIED);
+        assert_eq!(failure("create", 1, "cannot mount proc").code, code::UNKNOWN);
+        assert_eq!(failure("exec", 3, "").code, code::UNKNOWN);
+    }
 }

@@ -14,6 +14,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -147,6 +148,17 @@ class CriTest {
     String execOut = ok(crictl("exec", side, "sh", "-c", "echo from-exec; hostname"));
     assertEquals("from-exec\nkata-pod", execOut);
 
+    // kubectl exec of a typo: a prompt NOT_FOUND naming the binary (once: a 60 s wait for output
+    // that never came). The bound only guards against that; the time is printed.
+    long t0 = System.nanoTime();
+    var typo = crictl("exec", side, "no-such-binary");
+    long ms = (System.nanoTime() - t0) / 1_000_000;
+    System.out.println("BENCHMARK exec of a missing binary failed in " + ms + " ms");
+    assertNotEquals(0, typo.exit(), typo.toString());
+    assertTrue(typo.err().contains("no-such-binary"), typo.err());
+    assertTrue(typo.err().contains("not found"), typo.err());
+    assertTrue(ms < 10_000, "exec of a missing binary took " + ms + " ms\n" + containerd.log());
+
     // Stats come from the guest's cgroups, through containerd's cgroup v2 metrics type.
     JsonNode stats = JSON.readTree(ok(crictl("stats", "-o", "json", "--id", web)));
     JsonNode webStats = stats.path("stats").path(0);
@@ -185,6 +197,33 @@ class CriTest {
             Path.of("/sys/fs/cgroup"))) {
       assertTrue(!Files.exists(root.resolve("katatest")), "leaked cgroup under " + root);
     }
+  }
+
+  /** A pod asking for the node's namespaces is refused at RunPodSandbox, before any VM. */
+  @Test
+  void podsAskingForHostNamespacesAreRefusedAndLeaveNothing() throws Exception {
+    // CRI NamespaceMode: 2 is NODE.
+    for (var field : List.of("network", "pid", "ipc")) {
+      Path pod =
+          file(
+              "host-" + field + ".json",
+              """
+              {"metadata":{"name":"host-%s","namespace":"default","uid":"uid-host-%s","attempt":1},
+               "log_directory":"%s",
+               "linux":{"security_context":{"namespace_options":{"%s":2}}}}
+              """
+                  .formatted(field, field, tmp.resolve("logs"), field));
+      var r = crictl("runp", "--runtime", "kata-qemu", pod.toString());
+      assertNotEquals(0, r.exit(), r.toString());
+      String host = Map.of("network", "hostNetwork", "pid", "hostPID", "ipc", "hostIPC").get(field);
+      assertTrue(r.err().contains("kata-qemu cannot run a pod with " + host), r.err());
+    }
+    long deadline = System.nanoTime() + 20_000_000_000L;
+    while (!Leaks.processes("/run/kata/shim/").isEmpty() && System.nanoTime() < deadline) {
+      Thread.sleep(100);
+    }
+    assertEquals(List.of(), Leaks.processes("/run/kata/shim/"), containerd.log());
+    assertEquals(List.of(), Leaks.entries(Path.of("/run/kata/shim/k8s.io")));
   }
 
   private static String waitForLog(String id, int lines) throws Exception {

@@ -18,6 +18,7 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -29,6 +30,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * specs per group and fails when a spec fails that {@code e2e/critest/expected-failures.txt} does
  * not list; a listed spec that passed is reported, so that the list only shrinks.
  */
+@Tag("vm")
 class CritestTest {
   private static final ObjectMapper JSON = new ObjectMapper();
 

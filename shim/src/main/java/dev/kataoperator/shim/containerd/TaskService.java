@@ -457,6 +457,12 @@ public final class TaskService {
     if (p.exited()) {
       throw TtrpcException.notFound("process %s already finished", describe(p));
     }
+    if (!p.execId.isEmpty() && !p.started) {
+      // As runc: an exec that never started (or failed to) has nothing to signal and will never
+      // exit. containerd's CRI kills a failed exec before deleting it and, on success, waits for
+      // its exit: a minute, on every `kubectl exec` of a typo, before this answer.
+      throw TtrpcException.failedPrecondition("process %s not started", describe(p));
+    }
     p.handle.kill(r.getSignal(), r.getAll());
     return Empty.getDefaultInstance();
   }

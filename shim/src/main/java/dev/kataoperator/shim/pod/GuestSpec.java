@@ -28,6 +28,26 @@ final class GuestSpec {
   private GuestSpec() {}
 
   /**
+   * Refuses a mount with Bidirectional propagation ({@code rshared}, or {@code shared} on a bind):
+   * mounts cannot propagate between the node's kernel and the guest's. HostToContainer ({@code
+   * rslave}) is accepted: the container sees the volume as it was when the container was created.
+   */
+  static void refuseBidirectionalPropagation(ObjectNode spec) {
+    for (JsonNode m : spec.path("mounts")) {
+      for (JsonNode o : m.path("options")) {
+        if (o.asText().equals("rshared") || o.asText().equals("shared")) {
+          throw new IllegalArgumentException(
+              "kata-qemu cannot give the mount at "
+                  + m.path("destination").asText()
+                  + " Bidirectional (rshared) propagation: the container runs in a VM, whose"
+                  + " mounts cannot propagate to or from the node; use mountPropagation None or"
+                  + " HostToContainer, or run the pod with runc (docs/compatibility.md)");
+        }
+      }
+    }
+  }
+
+  /**
    * @param spec the bundle's config.json (modified in place)
    * @param shareDir host directory for this container's shares (inside the sandbox's share)
    * @param guestShareDir the same directory as the guest sees it

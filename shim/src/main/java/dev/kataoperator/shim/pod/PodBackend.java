@@ -42,6 +42,8 @@ public final class PodBackend implements TaskBackend {
           Kind.UNIMPLEMENTED, "checkpoint/restore is not supported by kata-qemu");
     }
     ObjectNode spec = PodSpec.read(req.bundle());
+    PodSpec.refuseHostNamespaces(spec);
+    GuestSpec.refuseBidirectionalPropagation(spec);
     Path rootfs = req.bundle().resolve("rootfs");
     boolean mounted = mountRootfs(req.rootfs(), rootfs);
     try {

@@ -8,6 +8,9 @@ import dev.kataoperator.contract.PayloadLayout;
 import dev.kataoperator.shim.containerd.RuntimeOptions;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -42,6 +45,40 @@ record PodSpec(
         cpuLimit(spec),
         networkNamespace(spec),
         spec.path("linux").path("cgroupsPath").asText(""));
+  }
+
+  private static final String CRI_CONTAINER_TYPE = "io.kubernetes.cri.container-type";
+
+  /**
+   * Refuses a Kubernetes pod that asks for one of the node's namespaces: the pod runs in its own
+   * VM, whose kernel cannot join the node's network, PID or IPC namespace. CRI leaves the namespace
+   * out of every container's spec for hostNetwork, hostPID and hostIPC. Outside Kubernetes (ctr,
+   * kata-run) a missing namespace means the VM's own, as it always did.
+   */
+  static void refuseHostNamespaces(ObjectNode spec) {
+    if (!spec.path("annotations").has(CRI_CONTAINER_TYPE)) {
+      return;
+    }
+    var asked = new HashSet<String>();
+    for (var ns : spec.path("linux").path("namespaces")) {
+      asked.add(ns.path("type").asText());
+    }
+    for (var host :
+        List.of(
+            Map.entry("network", "hostNetwork"),
+            Map.entry("pid", "hostPID"),
+            Map.entry("ipc", "hostIPC"))) {
+      if (!asked.contains(host.getKey())) {
+        throw new IllegalArgumentException(
+            "kata-qemu cannot run a pod with "
+                + host.getValue()
+                + ": the pod runs in its own VM, which cannot join the node's "
+                + host.getKey()
+                + " namespace; remove "
+                + host.getValue()
+                + " from the pod or run it with runc (docs/compatibility.md)");
+      }
+    }
   }
 
   /** Reads {@code bundle/config.json}; a malformed one is INVALID_ARGUMENT with the reason. */

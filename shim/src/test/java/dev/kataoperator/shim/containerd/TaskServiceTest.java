@@ -126,13 +126,9 @@ class TaskServiceTest {
   }
 
   /**
-   * containerd gives up on a Create that takes longer than its caller's deadline (a cancelled
-   * RunPodSandbox); the container is undone when the Create finishes and, since nothing is left,
-   * the shim shuts down: nobody would ever stop it otherwise.
-   */
-  /**
    * An exec whose start fails (a missing binary) will never write its output: its FIFO readers get
-   * EOF at once. (containerd's ExecSync waited a minute for that EOF.)
+   * EOF at once, and a kill of it is FAILED_PRECONDITION, as runc answers (containerd's CRI then
+   * deletes it; it waited a minute for an exit that never comes when the kill succeeded).
    */
   @Test
   void aFailedStartGivesTheOutputReadersTheirEof() throws Exception {
@@ -168,8 +164,21 @@ class TaskServiceTest {
         Code.INVALID_ARGUMENT,
         fails("Start", StartRequest.newBuilder().setId("c1").setExecId("e1").build()).code());
     assertEquals(0, reading.get(5, TimeUnit.SECONDS), "the reader got its EOF");
+    assertEquals(
+        Code.FAILED_PRECONDITION,
+        fails("Kill", KillRequest.newBuilder().setId("c1").setExecId("e1").setSignal(9).build())
+            .code());
+    call(
+        "Delete",
+        DeleteRequest.newBuilder().setId("c1").setExecId("e1").build(),
+        DeleteResponse.parser());
   }
 
+  /**
+   * containerd gives up on a Create that takes longer than its caller's deadline (a cancelled
+   * RunPodSandbox); the container is undone when the Create finishes and, since nothing is left,
+   * the shim shuts down: nobody would ever stop it otherwise.
+   */
   @Test
   void aCreateFinishedAfterTheCallersDeadlineIsUndoneAndTheShimLeaves() throws Exception {
     backend.createTakes = Duration.ofMillis(800);

@@ -2,6 +2,7 @@ package dev.kataoperator.shim.pod;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -65,5 +66,53 @@ class PodSpecTest {
             PodSpec.networkNamespace(
                 spec(
                     "{\"linux\":{\"namespaces\":[{\"type\":\"network\",\"path\":\"/run/../etc\"}]}}")));
+  }
+
+  @Test
+  void aKubernetesPodAskingForTheNodesNamespacesIsRefused() throws Exception {
+    String ns = "{\"type\":\"network\",\"path\":\"/var/run/netns/cni-1\"}";
+    String pid = "{\"type\":\"pid\"}";
+    String ipc = "{\"type\":\"ipc\",\"path\":\"/proc/7/ns/ipc\"}";
+    String cri = "\"annotations\":{\"io.kubernetes.cri.container-type\":\"sandbox\"}";
+    PodSpec.refuseHostNamespaces(
+        spec("{" + cri + ",\"linux\":{\"namespaces\":[" + ns + "," + pid + "," + ipc + "]}}"));
+    for (var c :
+        java.util.Map.of(
+                "hostNetwork", pid + "," + ipc,
+                "hostPID", ns + "," + ipc,
+                "hostIPC", ns + "," + pid)
+            .entrySet()) {
+      var e =
+          assertThrows(
+              IllegalArgumentException.class,
+              () ->
+                  PodSpec.refuseHostNamespaces(
+                      spec("{" + cri + ",\"linux\":{\"namespaces\":[" + c.getValue() + "]}}")));
+      assertTrue(e.getMessage().contains(c.getKey()), e.getMessage());
+      assertTrue(e.getMessage().contains("runc"), e.getMessage());
+    }
+    // Outside Kubernetes (ctr, kata-run) a missing namespace is the VM's own.
+    PodSpec.refuseHostNamespaces(spec("{\"linux\":{\"namespaces\":[" + pid + "]}}"));
+  }
+
+  @Test
+  void bidirectionalPropagationIsRefusedHostToContainerIsNot() throws Exception {
+    GuestSpec.refuseBidirectionalPropagation(
+        spec(
+            """
+            {"mounts":[{"destination":"/a","type":"bind","source":"/x","options":["rbind","rslave"]},
+                       {"destination":"/b","type":"bind","source":"/y","options":["rbind","rprivate"]}]}
+            """));
+    var e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () ->
+                GuestSpec.refuseBidirectionalPropagation(
+                    spec(
+                        """
+                        {"mounts":[{"destination":"/data","type":"bind","source":"/x",
+                                    "options":["rbind","rshared","rw"]}]}
+                        """)));
+    assertTrue(e.getMessage().contains("/data"), e.getMessage());
   }
 }
