@@ -30,9 +30,7 @@ public final class KataPodPolicy {
       List.of(
           new HostField("hostNetwork", "cannot use the node's network namespace"),
           new HostField("hostPID", "cannot see the node's processes"),
-          new HostField("hostIPC", "cannot use the node's IPC namespace"),
-          new HostField(
-              "shareProcessNamespace", "runs each container in its own process namespace"));
+          new HostField("hostIPC", "cannot use the node's IPC namespace"));
 
   /**
    * Rejects, at creation, a Pod whose runtimeClassName is one of {@code runtimeClasses} and that
