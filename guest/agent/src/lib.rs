@@ -6,6 +6,7 @@ pub mod agent;
 pub mod crun;
 pub mod log;
 pub mod netlink;
+pub mod portforward;
 pub mod reaper;
 pub mod rpc;
 pub mod spec;
@@ -53,7 +54,7 @@ pub fn run() -> ! {
     if pid1 && debug_console {
         sys::debug_console();
     }
-    let service = Arc::new(rpc::AgentService { agent: agent::Agent::new() });
+    let service = Arc::new(rpc::AgentService { agent: agent::Agent::new(), forwards: Default::default() });
     transport::start_vsock(Arc::clone(&service));
     transport::serve_serial(service);
 }

@@ -6,11 +6,13 @@ use prost::Message;
 
 use crate::agent::{Agent, Undo};
 use crate::pb;
+use crate::portforward::Forwards;
 use crate::sys;
 use crate::ttrpc::{code, After, RpcError, RpcResult, Service};
 
 pub struct AgentService {
     pub agent: Arc<Agent>,
+    pub forwards: Forwards,
 }
 
 fn decode<M: Message + Default>(payload: &[u8]) -> RpcResult<M> {
@@ -76,8 +78,54 @@ impl Service for AgentService {
                 let (r, undo) = a.get_oom_event();
                 return with_undo(enc(r), undo);
             }
+            "PortForwardOpen" => decode(p).and_then(|r| enc(self.forwards.open(r))),
+            "PortForwardWrite" => decode(p).and_then(|r| enc(self.forwards.write(r))),
+            "PortForwardRead" => {
+                let (r, undo) = match decode(p) {
+                    Ok(req) => self.forwards.read(req),
+                    Err(e) => (Err(e), None),
+                };
+                return with_undo(enc(r), undo);
+            }
+            "PortForwardClose" => decode(p).and_then(|r| enc(self.forwards.close(r))),
             m => Err(RpcError::new(code::UNIMPLEMENTED, format!("unknown method {m}"))),
         };
         (r, After::Nothing)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn port_forward_calls_are_dispatched() {
+        let svc = AgentService { agent: Agent::new(), forwards: Forwards::default() };
+        let call = |m: &str, req: &dyn Fn() -> Vec<u8>| svc.call(m, &req());
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port() as u32;
+
+        let (r, _) = call("PortForwardOpen", &|| pb::PortForwardOpenRequest { port: 0 }.encode_to_vec());
+        assert_eq!(r.unwrap_err().code, code::INVALID_ARGUMENT);
+        let (r, _) = call("PortForwardOpen", &|| pb::PortForwardOpenRequest { port }.encode_to_vec());
+        let id = pb::PortForwardOpenResponse::decode(&r.unwrap()[..]).unwrap().id;
+        let (mut peer, _) = l.accept().unwrap();
+
+        let w = pb::PortForwardWriteRequest { id: id.clone(), data: b"ping".to_vec() };
+        assert!(call("PortForwardWrite", &|| w.encode_to_vec()).0.is_ok());
+        let mut buf = [0u8; 4];
+        peer.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"ping");
+
+        peer.write_all(b"pong").unwrap();
+        let rd = pb::PortForwardReadRequest { id: id.clone(), max_bytes: 4 };
+        let (r, after) = call("PortForwardRead", &|| rd.encode_to_vec());
+        assert_eq!(pb::ReadStreamResponse::decode(&r.unwrap()[..]).unwrap().data, b"pong");
+        assert!(matches!(after, After::IfUndelivered(_)));
+
+        let c = pb::PortForwardRequest { id };
+        assert!(call("PortForwardClose", &|| c.encode_to_vec()).0.is_ok());
+        assert_eq!(call("PortForwardClose", &|| c.encode_to_vec()).0.unwrap_err().code, code::NOT_FOUND);
     }
 }
