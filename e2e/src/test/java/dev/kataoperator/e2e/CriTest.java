@@ -175,6 +175,33 @@ class CriTest {
     assertTrue(ip.startsWith(SUBNET + "."), status.toString());
     assertEquals("pod-answers", httpGet(ip, 8080).strip());
 
+    // kubectl port-forward: containerd dials 127.0.0.1:8080 in the pod's network namespace on the
+    // host, where the shim's listener carries the connection to the guest through the agent.
+    int local;
+    try (var free = new java.net.ServerSocket(0)) {
+      local = free.getLocalPort();
+    }
+    Process forward =
+        new ProcessBuilder(
+                Containerd.CRICTL.toString(),
+                "--runtime-endpoint",
+                "unix://" + containerd.socket(),
+                "port-forward",
+                podId,
+                local + ":8080")
+            .redirectErrorStream(true)
+            .redirectOutput(tmp.resolve("port-forward.log").toFile())
+            .start();
+    try {
+      assertEquals(
+          "pod-answers",
+          httpGet("127.0.0.1", local).strip(),
+          Files.readString(tmp.resolve("port-forward.log")));
+    } finally {
+      forward.destroy();
+      forward.waitFor();
+    }
+
     ok(crictl("stop", web));
     ok(crictl("stop", side));
     ok(crictl("rm", web, side));

@@ -66,7 +66,7 @@ class LayeringTest {
         .whereLayer("ttrpc")
         .mayOnlyBeAccessedByLayers("containerd", "agent")
         .whereLayer("host")
-        .mayOnlyBeAccessedByLayers("containerd", "pod")
+        .mayOnlyBeAccessedByLayers("containerd", "pod", "network")
         .check(shim);
   }
 }

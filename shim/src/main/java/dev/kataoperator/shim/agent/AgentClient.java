@@ -15,6 +15,11 @@ import dev.kataoperator.agent.v1.HealthRequest;
 import dev.kataoperator.agent.v1.HealthResponse;
 import dev.kataoperator.agent.v1.ListProcessesResponse;
 import dev.kataoperator.agent.v1.OOMEvent;
+import dev.kataoperator.agent.v1.PortForwardOpenRequest;
+import dev.kataoperator.agent.v1.PortForwardOpenResponse;
+import dev.kataoperator.agent.v1.PortForwardReadRequest;
+import dev.kataoperator.agent.v1.PortForwardRequest;
+import dev.kataoperator.agent.v1.PortForwardWriteRequest;
 import dev.kataoperator.agent.v1.ProcessRequest;
 import dev.kataoperator.agent.v1.ReadStreamRequest;
 import dev.kataoperator.agent.v1.ReadStreamResponse;
@@ -205,6 +210,49 @@ public final class AgentClient implements AutoCloseable {
   public OOMEvent nextOomEvent() {
     return call(
         "GetOOMEvent", GetOOMEventRequest.getDefaultInstance(), OOMEvent.parser(), NO_DEADLINE);
+  }
+
+  /**
+   * Connects to {@code port} on the guest's loopback (the pod's); the connection's id. UNAVAILABLE
+   * when nothing listens there.
+   */
+  public String portForwardOpen(int port) {
+    return call(
+            "PortForwardOpen",
+            PortForwardOpenRequest.newBuilder().setPort(port).build(),
+            PortForwardOpenResponse.parser(),
+            Duration.ofSeconds(15))
+        .getId();
+  }
+
+  /** Sends bytes on a forwarded connection; {@code len == 0} shuts its write side down. */
+  public void portForwardWrite(String id, byte[] data, int off, int len) {
+    call(
+        "PortForwardWrite",
+        PortForwardWriteRequest.newBuilder()
+            .setId(id)
+            .setData(ByteString.copyFrom(data, off, len))
+            .build(),
+        Empty.parser(),
+        CALL_TIMEOUT);
+  }
+
+  /** Blocks until the connection has bytes; an empty result with eof set means it ended. */
+  public ReadStreamResponse portForwardRead(String id, int maxBytes) {
+    return call(
+        "PortForwardRead",
+        PortForwardReadRequest.newBuilder().setId(id).setMaxBytes(maxBytes).build(),
+        ReadStreamResponse.parser(),
+        NO_DEADLINE);
+  }
+
+  /** Closes a forwarded connection; its blocked read returns EOF. */
+  public void portForwardClose(String id) {
+    call(
+        "PortForwardClose",
+        PortForwardRequest.newBuilder().setId(id).build(),
+        Empty.parser(),
+        CALL_TIMEOUT);
   }
 
   private static ContainerRequest container(String id) {

@@ -2,11 +2,14 @@ package dev.kataoperator.shim.pod;
 
 import dev.kataoperator.contract.HostVirtualization;
 import dev.kataoperator.contract.PayloadLayout;
+import dev.kataoperator.shim.agent.AgentClient;
 import dev.kataoperator.shim.agent.AgentException;
 import dev.kataoperator.shim.config.RuntimeConfig;
 import dev.kataoperator.shim.containerd.ShimContext;
 import dev.kataoperator.shim.errors.ShimException.Kind;
+import dev.kataoperator.shim.network.NetworkException;
 import dev.kataoperator.shim.network.PodNetwork;
+import dev.kataoperator.shim.network.PortForwarding;
 import dev.kataoperator.shim.sandbox.Hypervisors;
 import dev.kataoperator.shim.sandbox.Ids;
 import dev.kataoperator.shim.sandbox.RunDirs;
@@ -44,6 +47,7 @@ final class Pod {
   private volatile Sandbox sandbox;
   private volatile PodNetwork network;
   private volatile PodCgroup cgroup;
+  private volatile PortForwarding portForwarding;
 
   Pod(ShimContext context) {
     this.context = context;
@@ -102,6 +106,7 @@ final class Pod {
               HostVirtualization.probe());
       if (network != null) {
         network.configureGuest(sandbox.agent());
+        portForwarding = startPortForwarding(spec.networkNamespace().get(), sandbox.agent());
       }
       cgroup =
           PodCgroup.join(spec.cgroupsPath(), sandbox.vm().pids(), runDir.resolve(CGROUPS_FILE))
@@ -180,11 +185,28 @@ final class Pod {
                 .replaceAll("\\p{Cntrl}", ""));
   }
 
+  /** kubectl port-forward into the VM; a pod without it (no iptables on the node) still runs. */
+  private PortForwarding startPortForwarding(Path netns, AgentClient agent) {
+    try {
+      return PortForwarding.start(netns, PortForwarding.Guest.through(agent));
+    } catch (NetworkException e) {
+      LOG.log(
+          Level.WARNING,
+          "pod " + id() + ": no port forwarding (kubectl port-forward): " + e.getMessage());
+      return null;
+    }
+  }
+
   /** Stops the VM and removes what the host holds for the pod. */
   synchronized void close() {
     Sandbox sb = sandbox;
     // Cleared first: the VM's exit during close is expected (see vmExited).
     sandbox = null;
+    // Before the VM: its sockets hold the pod's network namespace, and its connections the agent.
+    if (portForwarding != null) {
+      portForwarding.close();
+      portForwarding = null;
+    }
     if (sb != null) {
       sb.close();
     }
