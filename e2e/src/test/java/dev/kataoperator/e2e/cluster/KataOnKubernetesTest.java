@@ -299,6 +299,53 @@ class KataOnKubernetesTest {
     assertTrue(
         answer[0].contains(Files.readString(guestDir().resolve("kernel.release")).strip()),
         answer[0]);
+
+    // kubectl port-forward: the API server, kubelet and containerd's CRI, then the shim's
+    // listener in the pod's network namespace and the agent in the VM.
+    int local;
+    try (var free = new java.net.ServerSocket(0)) {
+      local = free.getLocalPort();
+    }
+    Path log = Files.createTempFile("port-forward", ".log");
+    Process forward =
+        new ProcessBuilder(
+                Tools.kubectl().toString(),
+                "--kubeconfig",
+                cluster.kubeconfig().toString(),
+                "port-forward",
+                "pod/kata-web",
+                local + ":80")
+            .redirectErrorStream(true)
+            .redirectOutput(log.toFile())
+            .start();
+    try {
+      String[] forwarded = {""};
+      awaitOrShow(
+          log,
+          Duration.ofSeconds(30),
+          "kubectl port-forward answers",
+          () -> {
+            try (var s = new java.net.Socket("127.0.0.1", local)) {
+              s.setSoTimeout(10_000);
+              s.getOutputStream()
+                  .write(
+                      "GET / HTTP/1.0\r\n\r\n"
+                          .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+              forwarded[0] =
+                  new String(
+                      s.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+              return forwarded[0].contains("hello from");
+            } catch (java.io.IOException e) {
+              return false;
+            }
+          });
+      assertTrue(forwarded[0].contains("hello from"), forwarded[0] + Files.readString(log));
+    } finally {
+      forward.destroy();
+      forward.waitFor();
+      Files.deleteIfExists(log);
+    }
+
     // A 2-core node fits only a few VMs' CPU overhead: make room for the next examples.
     kubectl("delete", "pod", "kata-web", "--wait=true");
   }
@@ -507,6 +554,16 @@ class KataOnKubernetesTest {
 
   private void retag(String from, String to) throws Exception {
     cluster.tagImage(from, to);
+  }
+
+  /** {@link #await}, with {@code log}'s content in the failure. */
+  private void awaitOrShow(Path log, Duration limit, String what, BooleanSupplier done)
+      throws Exception {
+    try {
+      await(limit, what, done);
+    } catch (AssertionError e) {
+      throw new AssertionError(e.getMessage() + "\n" + Files.readString(log), e);
+    }
   }
 
   private void await(Duration limit, String what, BooleanSupplier done) throws Exception {
