@@ -24,12 +24,12 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * critest v1.36.0, cri-tools' CRI validation suite, against containerd 2.2 (the version Kubernetes
- * 1.35 nodes run; 1.6 with {@code -Dkata.critest.containerd=1.6,2.2}) with the installed node
- * payload as the kata-qemu runtime handler, through {@code e2e/critest/run.sh} (loopback registry,
- * hosts.toml, CNI bridge and portmap; see docs/compatibility.md). Prints passed, failed and skipped
- * specs per group and fails when a spec fails that {@code e2e/critest/expected-failures.txt} does
- * not list; a listed spec that passed is reported, so that the list only shrinks.
+ * critest v1.36.0, cri-tools' CRI validation suite, against containerd 2.2 (what Kubernetes 1.35
+ * nodes run; {@code -Dkata.critest.containerd=1.6,2.2} adds 1.6) with the installed node payload as
+ * the kata-qemu runtime handler, through {@code e2e/critest/run.sh} (loopback registry, hosts.toml,
+ * CNI bridge and portmap; see docs/compatibility.md). Prints passed, failed and skipped specs per
+ * group and fails when a spec fails that {@code e2e/critest/expected-failures.txt} does not list; a
+ * listed spec that passed is reported, so that the list only shrinks.
  */
 @Tag("vm")
 class CritestTest {
