@@ -61,11 +61,6 @@ run() {
         echo "  last lines of containerd's log (with the shim's):"
         tail -n 25 "$work/containerd.log" | sed 's/^/    /'
       fi
-      for console in /run/kata/shim/*/*/console.log; do
-        [ -f "$console" ] || continue
-        echo "  guest console $console:"
-        tail -n 10 "$console" | sed 's/^/    /'
-      done
     } >&2
     exit "$rc"
   fi

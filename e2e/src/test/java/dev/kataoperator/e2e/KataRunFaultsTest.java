@@ -108,6 +108,26 @@ class KataRunFaultsTest {
     assertOneLineError(r, "did not answer within 5 s");
   }
 
+  /**
+   * A guest that floods its serial console (a hostile guest kernel could, without end): the shim
+   * keeps only the console's last 64 KiB in memory, nothing on the node's disk or tmpfs, and the
+   * boot error still shows the guest's last words.
+   */
+  @Test
+  void aGuestFloodingItsConsoleFillsNothingAndItsLastWordsAreKept() throws Exception {
+    Path initrd =
+        SilentGuest.initramfs(
+            tmp.resolve("flood"),
+            "i=0; while [ $i -lt 2000 ]; do"
+                + " echo \"flood line $i: a guest writing its console as fast as it can........\";"
+                + " i=$((i+1)); done; echo LAST-WORDS-OF-THE-GUEST");
+    var r = run(config("flood", "initrd = \"" + initrd + "\"", "boot_timeout = 20"), "true");
+    assertOneLineError(r, "did not answer within 20 s");
+    assertTrue(r.stderr().contains("LAST-WORDS-OF-THE-GUEST"), r.stderr());
+    assertTrue(r.stderr().contains("flood line 1999"), r.stderr());
+    assertTrue(!r.stderr().contains("flood line 0:"), "only the console's tail: " + r.stderr());
+  }
+
   @Test
   void commandMissingFromTheRootfs() throws Exception {
     var r = KataRunTest.kataRun(null, "--rootfs", rootfs.toString(), "--", "/no/such/command");

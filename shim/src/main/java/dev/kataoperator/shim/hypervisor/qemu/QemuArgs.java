@@ -25,7 +25,7 @@ public final class QemuArgs {
           Smp,
           Kernel,
           Qmp,
-          SerialLog,
+          SerialConsole,
           VirtioSerialPort,
           NinePShare,
           VirtioFsShare,
@@ -121,12 +121,15 @@ public final class QemuArgs {
     }
   }
 
-  /** The guest's serial console, written to a file for diagnostics. */
-  public record SerialLog(Path file) implements Arg {
+  /**
+   * The guest's serial console, sent to the unix socket where the shim listens ({@link
+   * GuestConsole}); QEMU connects at startup and fails to start if nobody listens.
+   */
+  public record SerialConsole(Path socket) implements Arg {
     public List<String> args() {
       return List.of(
           "-chardev",
-          props("file", map("id", "console", "path", file.toString())),
+          props("socket", map("id", "console", "path", socket.toString())),
           "-serial",
           "chardev:console");
     }

@@ -16,6 +16,9 @@ import java.util.Optional;
 
 /** Boots sandbox VMs with QEMU: a {@code pc} machine, direct kernel boot, virtio everywhere. */
 public final class QemuHypervisor implements Hypervisor {
+  /** The console's socket in the run directory (short: unix socket paths have 107 bytes). */
+  static final String CONSOLE_SOCKET = "con.sock";
+
   /** The virtio-serial port the agent serves on; the agent finds it by this name in sysfs. */
   public static final String AGENT_PORT = "agent.0";
 
@@ -56,7 +59,9 @@ public final class QemuHypervisor implements Hypervisor {
     requireFile(config.kernel(), "guest kernel", false);
     requireFile(config.initrd(), "guest rootfs", false);
     List<Process> helpers = new ArrayList<>();
+    GuestConsole console = null;
     try {
+      console = GuestConsole.listen(config.runDir().resolve(CONSOLE_SOCKET));
       boolean virtioFs =
           config.sharedDirs().stream().anyMatch(s -> s.kind() == ShareKind.VIRTIO_FS);
       List<QemuArgs.Arg> args = new ArrayList<>(baseArgs(config, virtioFs));
@@ -80,12 +85,18 @@ public final class QemuHypervisor implements Hypervisor {
         inNetns.addAll(cmd);
         cmd = inNetns;
       }
-      return QemuVm.start(cmd, config.runDir(), helpers, START_TIMEOUT);
+      return QemuVm.start(cmd, config.runDir(), helpers, console, START_TIMEOUT);
     } catch (IOException e) {
       helpers.forEach(Process::destroyForcibly);
+      if (console != null) {
+        console.close();
+      }
       throw new HypervisorException("cannot start QEMU for sandbox " + config.id() + ": " + e, e);
     } catch (RuntimeException e) {
       helpers.forEach(Process::destroyForcibly);
+      if (console != null) {
+        console.close();
+      }
       throw e;
     }
   }
@@ -120,7 +131,7 @@ public final class QemuHypervisor implements Hypervisor {
         new QemuArgs.Smp(config.vcpus()),
         new QemuArgs.Kernel(config.kernel(), config.initrd(), String.join(" ", params)),
         new QemuArgs.Qmp(config.runDir().resolve("qmp.sock")),
-        new QemuArgs.SerialLog(config.runDir().resolve("console.log")),
+        new QemuArgs.SerialConsole(config.runDir().resolve(CONSOLE_SOCKET)),
         new QemuArgs.Rng(),
         new QemuArgs.VirtioSerialPort(AGENT_PORT, config.runDir().resolve("agent.sock")));
   }

@@ -22,13 +22,15 @@ final class QemuVm implements Vm {
   private final List<Process> helpers;
   private final Path runDir;
   private final Qmp qmp;
+  private final GuestConsole console;
   private final CompletableFuture<Integer> exited;
 
-  private QemuVm(Process qemu, List<Process> helpers, Path runDir, Qmp qmp) {
+  private QemuVm(Process qemu, List<Process> helpers, Path runDir, Qmp qmp, GuestConsole console) {
     this.qemu = qemu;
     this.helpers = helpers;
     this.runDir = runDir;
     this.qmp = qmp;
+    this.console = console;
     this.exited = qemu.onExit().thenApply(Process::exitValue);
     // Helpers (virtiofsd) are useless without QEMU; never let one outlive it.
     exited.whenComplete((code, e) -> helpers.forEach(Process::destroy));
@@ -38,7 +40,12 @@ final class QemuVm implements Vm {
    * Starts QEMU and connects to QMP. QEMU's own messages go to qemu.log in the run directory and
    * its last line becomes the error when it fails to start.
    */
-  static QemuVm start(List<String> command, Path runDir, List<Process> helpers, Duration timeout)
+  static QemuVm start(
+      List<String> command,
+      Path runDir,
+      List<Process> helpers,
+      GuestConsole console,
+      Duration timeout)
       throws IOException {
     Path log = runDir.resolve("qemu.log");
     // No VM outlives its shim, however the shim dies.
@@ -59,7 +66,7 @@ final class QemuVm implements Vm {
         }
         if (Files.exists(qmpSocket)) {
           try {
-            return new QemuVm(qemu, helpers, runDir, Qmp.connect(qmpSocket));
+            return new QemuVm(qemu, helpers, runDir, Qmp.connect(qmpSocket), console);
           } catch (IOException e) {
             // The socket file can appear a moment before QEMU listens on it.
           }
@@ -110,12 +117,7 @@ final class QemuVm implements Vm {
 
   @Override
   public String consoleTail(int lines) {
-    try {
-      var all = Files.readAllLines(runDir.resolve("console.log"));
-      return String.join("\n", all.subList(Math.max(0, all.size() - lines), all.size()));
-    } catch (IOException e) {
-      return "";
-    }
+    return console.tail(lines);
   }
 
   @Override
@@ -137,6 +139,7 @@ final class QemuVm implements Vm {
         }
       }
     } finally {
+      console.close();
       try {
         qmp.close();
       } catch (IOException e) {
