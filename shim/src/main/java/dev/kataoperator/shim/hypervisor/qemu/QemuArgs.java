@@ -202,7 +202,17 @@ public final class QemuArgs {
   /** Flags with no value: no default devices, no display, exit instead of rebooting. */
   public record Flags(List<String> flags) implements Arg {
     public static Flags defaults() {
-      return new Flags(List.of("-nodefaults", "-nographic", "-no-user-config", "-no-reboot"));
+      return new Flags(
+          List.of(
+              "-nodefaults",
+              "-nographic",
+              "-no-user-config",
+              "-no-reboot",
+              // QEMU's seccomp filter: a guest that breaks into QEMU still cannot use obsolete
+              // syscalls, gain privileges (setuid and friends), start programs or change its
+              // scheduling and limits. QEMU needs none of these after startup.
+              "-sandbox",
+              "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"));
     }
 
     public List<String> args() {

@@ -64,4 +64,13 @@ class QemuArgsTest {
             "2"),
         cmd);
   }
+
+  @Test
+  void everyVmRunsUnderQemusSeccompSandbox() {
+    var flags = QemuArgs.Flags.defaults().args();
+    int i = flags.indexOf("-sandbox");
+    assertEquals(
+        "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+        flags.get(i + 1));
+  }
 }
