@@ -121,8 +121,8 @@ class KataRunFaultsTest {
             "i=0; while [ $i -lt 2000 ]; do"
                 + " echo \"flood line $i: a guest writing its console as fast as it can........\";"
                 + " i=$((i+1)); done; echo LAST-WORDS-OF-THE-GUEST");
-    var r = run(config("flood", "initrd = \"" + initrd + "\"", "boot_timeout = 20"), "true");
-    assertOneLineError(r, "did not answer within 20 s");
+    var r = run(config("flood", "initrd = \"" + initrd + "\"", "boot_timeout = 40"), "true");
+    assertOneLineError(r, "did not answer within 40 s");
     assertTrue(r.stderr().contains("LAST-WORDS-OF-THE-GUEST"), r.stderr());
     assertTrue(r.stderr().contains("flood line 1999"), r.stderr());
     assertTrue(!r.stderr().contains("flood line 0:"), "only the console's tail: " + r.stderr());
