@@ -88,7 +88,7 @@ test: setup
 	@$(MAKE) --no-print-directory test-java
 
 bench: guest build
-	KATA_GUEST_DIR=$(GUEST) $(MVN) -pl e2e -am -Dsurefire.failIfNoSpecifiedTests=false -Dtest=BenchmarkTest -Dbench.excluded= -Dgroups=benchmark verify
+	KATA_GUEST_DIR=$(GUEST) $(MVN) -pl e2e -am -Dsurefire.failIfNoSpecifiedTests=false -Dtest=BenchmarkTest,DensityBenchmarkTest -Dbench.excluded= -Dgroups=benchmark verify
 
 demo: setup guest build
 	@bash scripts/demo.sh

@@ -15,7 +15,7 @@ use crate::reaper::{self, ExitSlot};
 use crate::spec::{self, validate_id};
 use crate::stdio::{self, Stream};
 use crate::ttrpc::{code, RpcError, RpcResult};
-use crate::{crun, netlink, sys};
+use crate::{crun, netlink, sys, watch};
 
 pub const RUN_DIR: &str = "/run/kata";
 pub const CONTAINERS_DIR: &str = "/run/kata/containers";
@@ -105,6 +105,7 @@ pub struct Agent {
     sandbox: Mutex<Option<Sandbox>>,
     oom: Mutex<OomQueue>,
     oom_cv: Condvar,
+    oom_watch: Option<watch::Watcher>,
 }
 
 /// The stdio ends the agent keeps (crun gets the other ends).
@@ -261,6 +262,9 @@ impl Agent {
             sandbox: Mutex::new(None),
             oom: Mutex::new(OomQueue::default()),
             oom_cv: Condvar::new(),
+            oom_watch: watch::Watcher::new()
+                .map_err(|e| crate::warn!("inotify: {e}; OOM kills are polled once a second"))
+                .ok(),
         });
         let a = Arc::clone(&agent);
         std::thread::Builder::new()
@@ -298,33 +302,51 @@ impl Agent {
         Ok((c, p))
     }
 
-    /// Watches memory.events of every container for OOM kills (every 200 ms) and forgets
-    /// execs nobody will ask about any more.
+    /// Reports OOM kills: woken by a change of a container's memory.events (inotify), never by
+    /// a timer, so that an idle guest stays asleep. Without inotify it falls back to reading
+    /// every container's file once a second.
     fn monitor(&self) {
-        let mut tick: u64 = 0;
+        if let Some(w) = &self.oom_watch {
+            loop {
+                match w.next() {
+                    Ok(events) => {
+                        for e in events {
+                            if let watch::Event::Modified(id) = e {
+                                let c = self.containers.lock().unwrap().get(&id).cloned();
+                                if let Some(c) = c {
+                                    self.check_oom(&c);
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        crate::warn!("OOM watch: {e}; polling memory.events instead");
+                        break;
+                    }
+                }
+            }
+        }
         loop {
-            std::thread::sleep(Duration::from_millis(200));
-            tick += 1;
+            std::thread::sleep(Duration::from_secs(1));
             let list: Vec<Arc<Container>> = self.containers.lock().unwrap().values().cloned().collect();
             for c in &list {
-                let events = std::fs::read_to_string(c.cgroup().join("memory.events")).unwrap_or_default();
-                let n = keyed(&events, "oom_kill");
-                let before = c.oom_kills.swap(n, Ordering::SeqCst);
-                if n > before {
-                    crate::info!("container {}: OOM kill ({} in total)", c.id, n);
-                    let mut q = self.oom.lock().unwrap();
-                    if q.events.len() < 1024 {
-                        q.events.push_back(c.id.clone());
-                    }
-                    self.oom_cv.notify_all();
-                }
+                self.check_oom(c);
             }
-            if tick.is_multiple_of(25) {
-                let now = Instant::now();
-                for c in &list {
-                    c.execs.lock().unwrap().retain(|_, p| !p.expired(now));
-                }
+        }
+    }
+
+    /// Queues an OOM event when the container's oom_kill count went up since the last look.
+    fn check_oom(&self, c: &Container) {
+        let events = std::fs::read_to_string(c.cgroup().join("memory.events")).unwrap_or_default();
+        let n = keyed(&events, "oom_kill");
+        let before = c.oom_kills.swap(n, Ordering::SeqCst);
+        if n > before {
+            crate::info!("container {}: OOM kill ({} in total)", c.id, n);
+            let mut q = self.oom.lock().unwrap();
+            if q.events.len() < 1024 {
+                q.events.push_back(c.id.clone());
             }
+            self.oom_cv.notify_all();
         }
     }
 
@@ -333,6 +355,9 @@ impl Agent {
             agent_version: env!("CARGO_PKG_VERSION").to_string(),
             kernel_release: sys::kernel_release(),
             oci_runtime: crun::version(),
+            agent_started_ms: sys::AGENT_STARTED_MS.get().copied().unwrap_or(0),
+            agent_listening_ms: sys::AGENT_LISTENING_MS.get().copied().unwrap_or(0),
+            uptime_ms: sys::boottime_ms(),
         })
     }
 
@@ -527,7 +552,14 @@ impl Agent {
             exec_busy: Mutex::new(HashSet::new()),
             oom_kills: AtomicU64::new(0),
         });
-        self.containers.lock().unwrap().insert(id.to_string(), c);
+        self.containers.lock().unwrap().insert(id.to_string(), Arc::clone(&c));
+        if let Some(w) = &self.oom_watch {
+            if let Err(e) = w.add(&c.cgroup().join("memory.events"), id) {
+                crate::warn!("container {id}: cannot watch memory.events for OOM kills: {e}");
+            }
+        }
+        // An OOM kill before the watch was in place.
+        self.check_oom(&c);
         Ok(pb::Empty {})
     }
 
@@ -634,7 +666,12 @@ impl Agent {
         let launched = launched?;
         let p = make_proc(&format!("{}-{exec_id}", c.id), launched, keep, req.stdin);
         let pid = p.pid;
-        c.execs.lock().unwrap().insert(exec_id.to_string(), p);
+        let mut execs = c.execs.lock().unwrap();
+        // Forgotten here rather than on a timer (an idle guest must not wake up for it).
+        let now = Instant::now();
+        execs.retain(|_, p| !p.expired(now));
+        execs.insert(exec_id.to_string(), p);
+        drop(execs);
         crate::debug!("container {}: exec {exec_id} pid {pid}", c.id);
         Ok(pb::ExecProcessResponse { pid: pid as u32 })
     }

@@ -14,6 +14,7 @@ pub mod stdio;
 pub mod sys;
 pub mod transport;
 pub mod ttrpc;
+pub mod watch;
 
 #[allow(clippy::all, clippy::pedantic)]
 pub mod pb {
@@ -24,6 +25,7 @@ use std::sync::Arc;
 
 /// The agent's main: sets up the guest (as PID 1) and serves the API forever.
 pub fn run() -> ! {
+    sys::AGENT_STARTED_MS.get_or_init(sys::boottime_ms);
     // Before any thread exists, so that only the reaper thread ever takes SIGCHLD.
     reaper::block_sigchld();
     let pid1 = sys::is_pid1();

@@ -33,6 +33,18 @@ pub fn mount(
     Ok(())
 }
 
+/// Milliseconds since the guest kernel started (CLOCK_BOOTTIME).
+pub fn boottime_ms() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime fills the struct we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
+/// When the agent started and when it first opened its port (boottime_ms), for Health.
+pub static AGENT_STARTED_MS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+pub static AGENT_LISTENING_MS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
 pub fn is_pid1() -> bool {
     std::process::id() == 1
 }

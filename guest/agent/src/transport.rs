@@ -66,6 +66,7 @@ pub fn serve_serial(service: Arc<AgentService>) -> ! {
                 continue;
             }
         };
+        crate::sys::AGENT_LISTENING_MS.get_or_init(crate::sys::boottime_ms);
         crate::info!("serving ttrpc on {}", dev.display());
         if let Err(e) = serve_port(&file, &service) {
             crate::warn!("{}: {e}; reopening", dev.display());

@@ -3,6 +3,7 @@ package dev.kataoperator.e2e;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.kataoperator.contract.HostVirtualization;
+import dev.kataoperator.e2e.Measure.Stats;
 import dev.kataoperator.shim.config.RuntimeConfig;
 import dev.kataoperator.shim.sandbox.Hypervisors;
 import dev.kataoperator.shim.sandbox.Sandbox;
@@ -31,6 +32,7 @@ class BenchmarkTest {
   @TempDir static Path tmp;
   static Path rootfs;
   static final List<String> report = new ArrayList<>();
+  static final List<String> phases = new ArrayList<>();
 
   @BeforeAll
   static void setUp() throws IOException {
@@ -41,20 +43,9 @@ class BenchmarkTest {
   static void write() throws IOException {
     Path out = Repo.root().resolve("build/bench/results.md");
     Files.createDirectories(out.getParent());
+    report.addAll(phases);
     Files.write(out, report);
     report.forEach(System.out::println);
-  }
-
-  record Stats(double min, double median, double max) {
-    static Stats of(List<Double> ms) {
-      var s = ms.stream().sorted().toList();
-      return new Stats(s.getFirst(), s.get(s.size() / 2), s.getLast());
-    }
-
-    @Override
-    public String toString() {
-      return String.format(Locale.ROOT, "%.0f / %.0f / %.0f ms", min, median, max);
-    }
   }
 
   static Stats time(Callable<?> action) throws Exception {
@@ -158,7 +149,7 @@ class BenchmarkTest {
             "bash",
             Repo.root().resolve("e2e/images/build-busybox.sh").toString(),
             images.toString()));
-    try (var containerd = Containerd.start(Containerd.Version.V1_6, tmp.resolve("ctd"), "")) {
+    try (var containerd = Containerd.start(Containerd.Version.V2_2, tmp.resolve("ctd"), "")) {
       assertEquals(
           0, containerd.ctr("images", "import", images.resolve("busybox.tar").toString()).exit());
       int[] n = {0};
@@ -186,7 +177,10 @@ class BenchmarkTest {
                           ContainerdShimTest.IMAGE,
                           "r" + (n[0]++),
                           "true")));
-      row("`ctr run --rm` of `true`, containerd 1.6", kata, "runc", runc);
+      row("`ctr run --rm` of `true`, containerd 2.2", kata, "runc", runc);
+      phases.addAll(
+          Measure.phaseTable(
+              "Phases of `ctr run --rm true` under kata", Measure.timelines(containerd.fullLog())));
 
       // Per-pod memory: 5 idle pods, PSS of each pod's shim JVM + QEMU (+ virtiofsd).
       for (int i = 0; i < 5; i++) {
@@ -206,11 +200,11 @@ class BenchmarkTest {
       }
       Thread.sleep(2000);
       long pss = 0;
-      for (String pid : pids("KataShim")) {
-        pss += pssKb(pid);
+      for (String pid : Measure.pids("KataShim")) {
+        pss += Measure.pssKb(pid);
       }
-      for (String pid : pids("/run/kata/shim/")) {
-        pss += pssKb(pid);
+      for (String pid : Measure.pids("/run/kata/shim/")) {
+        pss += Measure.pssKb(pid);
       }
       report.add(
           String.format(
@@ -226,35 +220,5 @@ class BenchmarkTest {
         containerd.ctr("containers", "rm", "idle" + i);
       }
     }
-  }
-
-  static List<String> pids(String marker) throws IOException {
-    var found = new ArrayList<String>();
-    try (var procs = Files.list(Path.of("/proc"))) {
-      for (Path p : procs.filter(d -> d.getFileName().toString().matches("\\d+")).toList()) {
-        try {
-          String cmd = Files.readString(p.resolve("cmdline")).replace('\0', ' ');
-          if (cmd.contains(marker) && !cmd.contains("setpriv")) {
-            found.add(p.getFileName().toString());
-          }
-        } catch (IOException e) {
-          // exited
-        }
-      }
-    }
-    return found;
-  }
-
-  static long pssKb(String pid) {
-    try {
-      for (String line : Files.readAllLines(Path.of("/proc", pid, "smaps_rollup"))) {
-        if (line.startsWith("Pss:")) {
-          return Long.parseLong(line.replaceAll("\\D", ""));
-        }
-      }
-    } catch (IOException e) {
-      // exited
-    }
-    return 0;
   }
 }

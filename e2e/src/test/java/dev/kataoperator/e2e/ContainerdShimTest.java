@@ -3,6 +3,7 @@ package dev.kataoperator.e2e;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kataoperator.shim.sandbox.Timeline;
 import dev.kataoperator.testsupport.Containerd;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -129,5 +130,90 @@ abstract class ContainerdShimTest {
     assertEquals(0, deleted.exit(), deleted.toString());
     assertEquals(0, containerd.ctr("containers", "rm", "longrun").exit());
     assertTrue(!containerd.ctr("task", "ls").out().contains("longrun"));
+  }
+
+  /**
+   * The guest's OOM killer reaches containerd as a TaskOOM event of that container (what the CRI
+   * turns into reason OOMKilled); the agent learns of it from memory.events through inotify.
+   */
+  @Test
+  void anOomKillInTheGuestIsATaskOomEvent() throws Exception {
+    Path events = tmp.resolve("oom-events.txt");
+    Process watcher =
+        new ProcessBuilder(
+                containerd.version().ctr.toString(),
+                "--address",
+                containerd.socket().toString(),
+                "events")
+            .redirectErrorStream(true)
+            .redirectOutput(events.toFile())
+            .start();
+    try {
+      Thread.sleep(500); // subscribed before the container starts
+      // tail keeps the whole of an endless line: it grows until the 16 MiB limit kills it.
+      var r =
+          containerd.ctr(
+              "run",
+              "--rm",
+              "--memory-limit",
+              Long.toString(16L << 20),
+              "--runtime",
+              Containerd.RUNTIME,
+              IMAGE,
+              "oom",
+              "tail",
+              "/dev/zero");
+      assertEquals(137, r.exit(), "killed by the OOM killer: " + r + containerd.log());
+      long deadline = System.nanoTime() + 10_000_000_000L;
+      while (!Files.readString(events).contains("/tasks/oom")) {
+        assertTrue(
+            System.nanoTime() < deadline,
+            "no /tasks/oom event; events seen:\n" + Files.readString(events));
+        Thread.sleep(100);
+      }
+      String oom =
+          Files.readString(events).lines().filter(l -> l.contains("/tasks/oom")).findFirst().get();
+      assertTrue(oom.contains("\"oom\""), "the event names the container: " + oom);
+    } finally {
+      watcher.destroy();
+      watcher.waitFor();
+    }
+  }
+
+  /** Each pod's shim logs when each phase of its life happened, in the order it happened. */
+  @Test
+  void thePodsTimelineIsLoggedInOrder() throws Exception {
+    assertEquals(0, run("phases", "true").exit());
+    String line =
+        containerd
+            .fullLog()
+            .lines()
+            .filter(l -> l.contains("pod phases: " + Timeline.LOG_PREFIX))
+            .reduce((a, b) -> b)
+            .orElseThrow(() -> new AssertionError("no timeline line:\n" + containerd.log()));
+    var phases = Measure.timelines(line).getFirst();
+    List<String> order =
+        List.of(
+            Timeline.CREATE_REQUESTED,
+            Timeline.QEMU,
+            Timeline.GUEST_INIT,
+            Timeline.AGENT_READY,
+            Timeline.SANDBOX,
+            Timeline.CREATED,
+            Timeline.STARTED,
+            Timeline.EXITED,
+            Timeline.DELETED,
+            Timeline.VM_STOPPED);
+    long before = 0;
+    for (String phase : order) {
+      Long at = phases.get(phase);
+      assertTrue(at != null && at >= before, phase + " out of order in " + line);
+      before = at;
+    }
+    // The guest's clock, placed on the host's: its kernel starts after the request and before its
+    // init, and the agent listens before it answers.
+    assertTrue(phases.get(Timeline.GUEST_KERNEL) >= phases.get(Timeline.CREATE_REQUESTED), line);
+    assertTrue(phases.get(Timeline.GUEST_KERNEL) <= phases.get(Timeline.GUEST_INIT), line);
+    assertTrue(phases.get(Timeline.AGENT_LISTENING) <= phases.get(Timeline.AGENT_READY), line);
   }
 }

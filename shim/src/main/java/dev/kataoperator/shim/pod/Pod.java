@@ -15,6 +15,7 @@ import dev.kataoperator.shim.sandbox.Ids;
 import dev.kataoperator.shim.sandbox.RunDirs;
 import dev.kataoperator.shim.sandbox.Sandbox;
 import dev.kataoperator.shim.sandbox.SandboxException;
+import dev.kataoperator.shim.sandbox.Timeline;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
 import java.nio.file.Files;
@@ -48,6 +49,7 @@ final class Pod {
   private volatile PodNetwork network;
   private volatile PodCgroup cgroup;
   private volatile PortForwarding portForwarding;
+  private final Timeline timeline = Timeline.sinceProcessStart();
 
   Pod(ShimContext context) {
     this.context = context;
@@ -57,6 +59,11 @@ final class Pod {
 
   String id() {
     return context.groupId();
+  }
+
+  /** When each phase of the pod's life happened; logged when the pod ends. */
+  Timeline timeline() {
+    return timeline;
   }
 
   /** Where containers' rootfs and volumes are bound for the guest. */
@@ -87,6 +94,7 @@ final class Pod {
       // Recorded first, so that cleanup after a crash finds the taps to remove.
       Files.writeString(runDir.resolve(NETNS_FILE), spec.networkNamespace().get().toString());
       network = PodNetwork.attach(spec.networkNamespace().get());
+      timeline.mark(Timeline.NETWORK);
     }
     try {
       sandbox =
@@ -103,7 +111,8 @@ final class Pod {
                   network == null ? List.of() : network.nics()),
               config,
               Hypervisors.forConfig(config),
-              HostVirtualization.probe());
+              HostVirtualization.probe(),
+              timeline);
       if (network != null) {
         network.configureGuest(sandbox.agent());
         portForwarding = startPortForwarding(spec.networkNamespace().get(), sandbox.agent());
@@ -209,6 +218,15 @@ final class Pod {
     }
     if (sb != null) {
       sb.close();
+      timeline.mark(Timeline.VM_STOPPED);
+      LOG.log(
+          Level.INFO,
+          "pod "
+              + id()
+              + ": "
+              + Timeline.LOG_PREFIX
+              + "(ms since the shim started) "
+              + timeline.summary());
     }
     if (cgroup != null) {
       cgroup.remove();

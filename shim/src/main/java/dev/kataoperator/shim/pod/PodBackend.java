@@ -10,6 +10,7 @@ import dev.kataoperator.shim.errors.ShimException.Kind;
 import dev.kataoperator.shim.sandbox.Ids;
 import dev.kataoperator.shim.sandbox.Sandbox;
 import dev.kataoperator.shim.sandbox.SandboxException;
+import dev.kataoperator.shim.sandbox.Timeline;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -37,6 +38,7 @@ public final class PodBackend implements TaskBackend {
   @Override
   public Container create(CreateRequest req) throws Exception {
     Ids.requireValid("container id", req.containerId());
+    pod.timeline().mark(Timeline.CREATE_REQUESTED, req.containerId());
     if (!req.checkpoint().isEmpty()) {
       throw new SandboxException(
           Kind.UNIMPLEMENTED, "checkpoint/restore is not supported by kata-qemu");
@@ -66,6 +68,7 @@ public final class PodBackend implements TaskBackend {
                   .setStdin(req.io().stdin().isPresent())
                   .build());
       String id = req.containerId();
+      pod.timeline().mark(Timeline.CREATED, id);
       live.add(id);
       return new PodContainer(pod, id, req.bundle(), mounted, req.io(), () -> live.remove(id));
     } catch (Exception | Error e) {

@@ -7,6 +7,7 @@ import dev.kataoperator.shim.containerd.io.ProcessIo;
 import dev.kataoperator.shim.sandbox.Ids;
 import dev.kataoperator.shim.sandbox.RunDirs;
 import dev.kataoperator.shim.sandbox.Sandbox;
+import dev.kataoperator.shim.sandbox.Timeline;
 import java.lang.System.Logger.Level;
 import java.nio.file.Path;
 import java.util.List;
@@ -96,6 +97,7 @@ final class PodContainer implements TaskBackend.Container {
       LOG.log(Level.WARNING, "remove " + id + " in the guest: " + e.getMessage());
     } finally {
       unmount(pod, id, bundle, mountedRootfs);
+      pod.timeline().mark(Timeline.DELETED, id);
       onRemoved.run();
     }
   }

@@ -9,6 +9,7 @@ import dev.kataoperator.shim.containerd.io.ProcessIo;
 import dev.kataoperator.shim.errors.ShimException;
 import dev.kataoperator.shim.sandbox.GuestProcess;
 import dev.kataoperator.shim.sandbox.Sandbox;
+import dev.kataoperator.shim.sandbox.Timeline;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.lang.System.Logger.Level;
@@ -61,6 +62,7 @@ final class PodProcess implements TaskBackend.Process {
       guest = new GuestProcess(sb.agent(), id, "");
       pumpOutput();
       sb.agent().startContainer(id);
+      pod.timeline().mark(Timeline.STARTED, id);
     } else {
       sb.agent()
           .execProcess(
@@ -120,6 +122,9 @@ final class PodProcess implements TaskBackend.Process {
       }
       io.stdout().ifPresent(PodProcess::closeQuietly);
       io.stderr().ifPresent(PodProcess::closeQuietly);
+    }
+    if (execId.isEmpty()) {
+      pod.timeline().mark(Timeline.EXITED, container.id());
     }
     exit = new Exit(pid(), status, Instant.now());
     return exit;

@@ -103,6 +103,16 @@ public final class Sandbox implements AutoCloseable {
   /** Boots the VM, waits for the agent and creates the sandbox in the guest. */
   public static Sandbox boot(
       Spec spec, RuntimeConfig config, Hypervisor hypervisor, HostVirtualization host) {
+    return boot(spec, config, hypervisor, host, Timeline.sinceProcessStart());
+  }
+
+  /** As {@link #boot(Spec, RuntimeConfig, Hypervisor, HostVirtualization)}, recording phases. */
+  public static Sandbox boot(
+      Spec spec,
+      RuntimeConfig config,
+      Hypervisor hypervisor,
+      HostVirtualization host,
+      Timeline timeline) {
     Accelerator.Choice accel = Accelerator.choose(config.accel(), host);
     LOG.log(Level.INFO, "sandbox " + spec.id() + ": " + accel.reason());
     try {
@@ -133,8 +143,12 @@ public final class Sandbox implements AutoCloseable {
                   List.of(share),
                   spec.nics(),
                   spec.netns()));
+      timeline.mark(Timeline.QEMU);
       agent = connectAgent(vm);
       HealthResponse health = waitForAgent(vm, agent, config.agentBootTimeout());
+      long answered = System.nanoTime();
+      timeline.markAt(Timeline.AGENT_READY, answered);
+      timeline.markGuest(health, answered);
       agent.createSandbox(
           CreateSandboxRequest.newBuilder()
               .setSandboxId(spec.id())
@@ -148,6 +162,7 @@ public final class Sandbox implements AutoCloseable {
                       .setTag(SHARED_TAG)
                       .setMountPoint(GUEST_SHARED_DIR))
               .build());
+      timeline.mark(Timeline.SANDBOX);
       return new Sandbox(spec.id(), spec.runDir(), vm, agent, health);
     } catch (RuntimeException e) {
       if (agent != null) {

@@ -1,0 +1,252 @@
+package dev.kataoperator.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.kataoperator.e2e.Measure.Stats;
+import dev.kataoperator.testsupport.Containerd;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * How many idle pods a node holds (issue 15): N pods ({@code -Dbench.density.pods}, 10 by default)
+ * of busybox {@code sleep} started all at once through containerd 2.2, beside one started alone and
+ * the same N under runc. While they idle: the machine's CPU busy (against the same machine with no
+ * pods, measured first), each pod's CPU and wake-ups, and its memory. Printed, written to
+ * build/bench/density.md, never asserted on (these machines are shared); everything started is
+ * removed.
+ */
+@Tag("benchmark")
+class DensityBenchmarkTest {
+  static final int PODS = Integer.getInteger("bench.density.pods", 10);
+  static final int ALONE_RUNS = Integer.getInteger("bench.density.alone", 3);
+  static final long IDLE_WINDOW_S = Long.getLong("bench.density.window", 30);
+  static final long TICKS_PER_S = 100; // USER_HZ, what /proc reports CPU time in
+
+  @TempDir Path tmp;
+  final List<String> report = new ArrayList<>();
+
+  @Test
+  void idlePodsAndConcurrentStarts() throws Exception {
+    Path images = Repo.root().resolve("build/images");
+    assertEquals(
+        0,
+        new ProcessBuilder(
+                "bash",
+                Repo.root().resolve("e2e/images/build-busybox.sh").toString(),
+                images.toString())
+            .inheritIO()
+            .start()
+            .waitFor());
+    try (var containerd = Containerd.start(Containerd.Version.V2_2, tmp.resolve("ctd"), "")) {
+      assertEquals(
+          0, containerd.ctr("images", "import", images.resolve("busybox.tar").toString()).exit());
+      var started = new ArrayList<String>();
+      try {
+        double idleMachine = machineBusyPercent(IDLE_WINDOW_S);
+
+        var alone = new ArrayList<Double>();
+        for (int i = 0; i < ALONE_RUNS; i++) {
+          String id = "alone" + i;
+          started.add(id);
+          alone.add(startTimed(containerd, Containerd.RUNTIME, id));
+          remove(containerd, List.of(id));
+          started.remove(id);
+        }
+
+        List<Double> runc = startAllAtOnce(containerd, "io.containerd.runc.v2", "runc", started);
+        remove(containerd, started);
+        started.clear();
+
+        String logBefore = containerd.fullLog();
+        List<Double> kata = startAllAtOnce(containerd, Containerd.RUNTIME, "kata", started);
+
+        Thread.sleep(10_000); // let the guests settle after boot
+        var pods = podProcesses();
+        long[] cpu0 = ticksOf(pods);
+        long switches0 = pods.stream().mapToLong(Measure::contextSwitches).sum();
+        double busy = machineBusyPercent(IDLE_WINDOW_S);
+        long[] cpu1 = ticksOf(pods);
+        long switches1 = pods.stream().mapToLong(Measure::contextSwitches).sum();
+        long pss = pods.stream().mapToLong(Measure::pssKb).sum();
+        long qemuPss = pods.stream().filter(p -> isQemu(p)).mapToLong(Measure::pssKb).sum();
+
+        int n = started.size();
+        int cores = Runtime.getRuntime().availableProcessors();
+        report.add(
+            String.format(
+                Locale.ROOT,
+                "Density on %d cores: %d kata pods of busybox `sleep`, containerd 2.2, 256 MiB"
+                    + " guests; idle window %d s",
+                cores,
+                n,
+                IDLE_WINDOW_S));
+        report.add("");
+        report.add("| measurement | kata | baseline, same run |");
+        report.add("|---|---|---|");
+        report.add(
+            String.format(
+                Locale.ROOT,
+                "| machine CPU busy while the pods idle | %.1f%% of the machine | no pods: %.1f%% |",
+                busy,
+                idleMachine));
+        report.add(
+            String.format(
+                Locale.ROOT,
+                "| CPU per idle pod (QEMU + shim + helpers) | %.2f%% of a core (QEMU %.2f%%) | |",
+                percentOfCore(cpu1[0] - cpu0[0]) / n,
+                percentOfCore(cpu1[1] - cpu0[1]) / n));
+        report.add(
+            String.format(
+                Locale.ROOT,
+                "| wake-ups per idle pod (context switches of its threads) | %.0f /s | |",
+                (switches1 - switches0) / (double) IDLE_WINDOW_S / n));
+        report.add(
+            String.format(
+                Locale.ROOT,
+                "| memory per idle pod (PSS) | %.0f MiB (QEMU %.0f MiB) | |",
+                pss / 1024.0 / n,
+                qemuPss / 1024.0 / n));
+        report.add(
+            "| start, one pod alone (`ctr run -d`, "
+                + ALONE_RUNS
+                + " runs) | "
+                + Stats.of(alone)
+                + " | |");
+        report.add(
+            "| start, "
+                + n
+                + " pods at once (each `ctr run -d`) | "
+                + Stats.of(kata)
+                + " | runc, "
+                + n
+                + " at once: "
+                + Stats.of(runc)
+                + " |");
+        report.add(
+            String.format(
+                Locale.ROOT,
+                "| concurrent start median / alone median | %.1fx | |",
+                Stats.of(kata).median() / Stats.of(alone).median()));
+
+        remove(containerd, started);
+        started.clear();
+        String concurrentLog = containerd.fullLog().substring(logBefore.length());
+        report.addAll(
+            Measure.phaseTable(
+                "Phases of the " + n + " pods started at once", Measure.timelines(concurrentLog)));
+        report.addAll(
+            Measure.phaseTable("Phases of one pod started alone", Measure.timelines(logBefore)));
+      } finally {
+        remove(containerd, started);
+      }
+    }
+    Path out = Repo.root().resolve("build/bench/density.md");
+    Files.createDirectories(out.getParent());
+    Files.write(out, report);
+    report.forEach(System.out::println);
+  }
+
+  /** {@code ctr run -d} of an idle busybox; the time until the task runs. */
+  static double startTimed(Containerd containerd, String runtime, String id) throws Exception {
+    long t0 = System.nanoTime();
+    var r =
+        containerd.ctr(
+            "run", "-d", "--runtime", runtime, ContainerdShimTest.IMAGE, id, "sleep", "3600");
+    assertEquals(0, r.exit(), "ctr run " + id + ": " + r);
+    return (System.nanoTime() - t0) / 1e6;
+  }
+
+  /** Starts {@link #PODS} containers at the same moment; each one's start time. */
+  List<Double> startAllAtOnce(
+      Containerd containerd, String runtime, String prefix, List<String> started) throws Exception {
+    var times = Collections.synchronizedList(new ArrayList<Double>());
+    var go = new CountDownLatch(1);
+    try (var pool = Executors.newFixedThreadPool(PODS)) {
+      var futures = new ArrayList<Future<?>>();
+      for (int i = 0; i < PODS; i++) {
+        String id = prefix + i;
+        started.add(id);
+        futures.add(
+            pool.submit(
+                () -> {
+                  go.await();
+                  times.add(startTimed(containerd, runtime, id));
+                  return null;
+                }));
+      }
+      go.countDown();
+      for (var f : futures) {
+        f.get(10, TimeUnit.MINUTES); // a failed start fails the benchmark, with its output
+      }
+    }
+    return times;
+  }
+
+  /** Kills and deletes containers; the shims and VMs go with them. */
+  static void remove(Containerd containerd, List<String> ids) throws Exception {
+    for (String id : ids) {
+      containerd.ctr("task", "kill", "-s", "KILL", id);
+    }
+    for (String id : ids) {
+      for (int i = 0; i < 60; i++) {
+        if (containerd.ctr("task", "delete", id).exit() == 0
+            || containerd.ctr("task", "ls", "-q").out().lines().noneMatch(id::equals)) {
+          break;
+        }
+        Thread.sleep(500);
+      }
+      containerd.ctr("containers", "rm", id);
+    }
+  }
+
+  /** The pods' host processes: shim JVMs, QEMUs and their helpers. */
+  static List<String> podProcesses() throws Exception {
+    var pids = new ArrayList<>(Measure.pids("KataShim"));
+    pids.addAll(Measure.pids("/run/kata/shim/"));
+    return pids;
+  }
+
+  static boolean isQemu(String pid) {
+    try {
+      return Files.readString(Path.of("/proc", pid, "cmdline")).contains("qemu-system");
+    } catch (Exception e) {
+      return false;
+    }
+  }
+
+  /** {all processes' CPU ticks, QEMUs' CPU ticks}. */
+  static long[] ticksOf(List<String> pids) {
+    long all = 0;
+    long qemu = 0;
+    for (String p : pids) {
+      long t = Measure.cpuTicks(p);
+      all += t;
+      if (isQemu(p)) {
+        qemu += t;
+      }
+    }
+    return new long[] {all, qemu};
+  }
+
+  double percentOfCore(long ticks) {
+    return 100.0 * ticks / TICKS_PER_S / IDLE_WINDOW_S;
+  }
+
+  static double machineBusyPercent(long seconds) throws Exception {
+    long[] a = Measure.machineTicks();
+    Thread.sleep(seconds * 1000);
+    long[] b = Measure.machineTicks();
+    return 100.0 * (b[0] - a[0]) / (b[1] - a[1]);
+  }
+}
