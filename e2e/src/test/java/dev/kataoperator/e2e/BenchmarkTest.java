@@ -7,6 +7,7 @@ import dev.kataoperator.e2e.Measure.Stats;
 import dev.kataoperator.shim.config.RuntimeConfig;
 import dev.kataoperator.shim.sandbox.Hypervisors;
 import dev.kataoperator.shim.sandbox.Sandbox;
+import dev.kataoperator.shim.sandbox.Timeline;
 import dev.kataoperator.testsupport.Containerd;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -94,19 +95,42 @@ class BenchmarkTest {
     Path guest = Repo.guestDir();
     RuntimeConfig config = RuntimeConfig.load(guest.resolve("kata-qemu.toml"));
     int[] n = {0};
+    var bootPhases = new ArrayList<java.util.Map<String, Long>>();
     Stats boot =
         time(
             () -> {
               String id = "bench-" + (n[0]++);
+              var timeline = Timeline.sinceProcessStart();
+              timeline.mark("boot-called");
               var sb =
                   Sandbox.boot(
                       new Sandbox.Spec(id, tmp.resolve(id), rootfs, false, 0, 0, id),
                       config,
                       Hypervisors.forConfig(config),
-                      HostVirtualization.probe());
+                      HostVirtualization.probe(),
+                      timeline);
               sb.close();
+              timeline.mark(Timeline.VM_STOPPED);
+              long t0 = timeline.millis("boot-called");
+              var at = new java.util.LinkedHashMap<String, Long>();
+              for (String p :
+                  List.of(
+                      Timeline.QEMU,
+                      Timeline.GUEST_KERNEL,
+                      Timeline.GUEST_INIT,
+                      Timeline.AGENT_LISTENING,
+                      Timeline.AGENT_READY,
+                      Timeline.SANDBOX,
+                      Timeline.VM_STOPPED)) {
+                at.put(p, timeline.millis(p) - t0);
+              }
+              bootPhases.add(at);
               return null;
             });
+    phases.addAll(
+        Measure.phaseTable(
+            "Phases of a VM boot and teardown (Java API; ms since Sandbox.boot was called)",
+            bootPhases.subList(1, bootPhases.size())));
     // Baseline: the same rootfs and command under runc directly on the host.
     Path bundle = tmp.resolve("runc-bundle");
     Files.createDirectories(bundle);
@@ -180,7 +204,8 @@ class BenchmarkTest {
       row("`ctr run --rm` of `true`, containerd 2.2", kata, "runc", runc);
       phases.addAll(
           Measure.phaseTable(
-              "Phases of `ctr run --rm true` under kata", Measure.timelines(containerd.fullLog())));
+              "Phases of `ctr run --rm true` under kata (ms since the shim process started)",
+              Measure.timelines(containerd.fullLog())));
 
       // Per-pod memory: 5 idle pods, PSS of each pod's shim JVM + QEMU (+ virtiofsd).
       for (int i = 0; i < 5; i++) {

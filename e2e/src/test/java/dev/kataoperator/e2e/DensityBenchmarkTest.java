@@ -144,9 +144,12 @@ class DensityBenchmarkTest {
         String concurrentLog = containerd.fullLog().substring(logBefore.length());
         report.addAll(
             Measure.phaseTable(
-                "Phases of the " + n + " pods started at once", Measure.timelines(concurrentLog)));
+                "Phases of the " + n + " pods started at once (ms since each shim process started)",
+                Measure.timelines(concurrentLog)));
         report.addAll(
-            Measure.phaseTable("Phases of one pod started alone", Measure.timelines(logBefore)));
+            Measure.phaseTable(
+                "Phases of one pod started alone (ms since the shim process started)",
+                Measure.timelines(logBefore)));
       } finally {
         remove(containerd, started);
       }

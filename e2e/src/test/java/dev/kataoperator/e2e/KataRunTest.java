@@ -84,6 +84,49 @@ class KataRunTest {
     return kataRun(null, args.toArray(String[]::new));
   }
 
+  /**
+   * The guest keeps time with the host: two lines printed 6 s apart by the guest's clock arrive
+   * about 6 s apart on the host's. Under TCG on a host whose TSC frequency is known (HostTsc) the
+   * guest runs on the TSC (tickless idle); a wrong frequency would show here as a clock running
+   * fast or slow.
+   */
+  @Test
+  void theGuestClockKeepsTimeWithTheHost() throws Exception {
+    var cmd =
+        List.of(
+            Repo.kataRun().toString(),
+            "--rootfs",
+            rootfs.toString(),
+            "--",
+            "sh",
+            "-c",
+            "cat /sys/devices/system/clocksource/clocksource0/current_clocksource;"
+                + " cut -d' ' -f1 /proc/uptime; sleep 6; cut -d' ' -f1 /proc/uptime");
+    Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+    var lines = new ArrayList<String>();
+    var arrived = new ArrayList<Long>();
+    try (var in =
+        new java.io.BufferedReader(
+            new java.io.InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+      for (String l = in.readLine(); l != null; l = in.readLine()) {
+        lines.add(l.strip());
+        arrived.add(System.nanoTime());
+      }
+    } finally {
+      if (!p.waitFor(120, TimeUnit.SECONDS)) {
+        p.destroyForcibly();
+      }
+    }
+    assertEquals(3, lines.size(), "clocksource and two uptimes: " + lines);
+    double guest = Double.parseDouble(lines.get(2)) - Double.parseDouble(lines.get(1));
+    double host = (arrived.get(2) - arrived.get(1)) / 1e9;
+    assertEquals(guest, host, 1.0, "guest clock " + guest + " s against host " + host + " s");
+    if (dev.kataoperator.shim.hypervisor.qemu.HostTsc.khz().isPresent()
+        && !dev.kataoperator.contract.HostVirtualization.probe().kvmUsable()) {
+      assertEquals("tsc", lines.get(0), "TCG on a host with a known TSC frequency");
+    }
+  }
+
   @Test
   void unameIsTheGuestKernelNotTheHosts() throws Exception {
     Result r = run("uname", "-r");

@@ -139,7 +139,7 @@ final class Measure {
    * A markdown table of the median time of each phase over the pods (ms since the shim process
    * started) and the median step from the phase before it: where a pod's start goes.
    */
-  static List<String> phaseTable(String title, List<Map<String, Long>> pods) {
+  static List<String> phaseTable(String title, List<? extends Map<String, Long>> pods) {
     var order = new ArrayList<String>();
     for (var pod : pods) {
       for (String phase : pod.keySet()) {
@@ -157,7 +157,7 @@ final class Measure {
     order.sort((a, b) -> Long.compare(medians.get(a), medians.get(b)));
     var rows = new ArrayList<String>();
     rows.add("");
-    rows.add(title + " (" + pods.size() + " pods; median ms since the shim process started)");
+    rows.add(title + " (median over " + pods.size() + ")");
     rows.add("");
     rows.add("| phase | at | step |");
     rows.add("|---|---|---|");

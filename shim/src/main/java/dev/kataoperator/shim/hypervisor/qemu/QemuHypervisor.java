@@ -120,6 +120,11 @@ public final class QemuHypervisor implements Hypervisor {
     if (sharedMemory && !kvm) {
       params.add(TCG_VHOST_USER_KERNEL_PARAM);
     }
+    if (!kvm) {
+      // The guest's TSC is the host's; without its frequency the guest ticks 250 times a second
+      // even when idle (HostTsc). Under KVM the guest has kvm-clock.
+      HostTsc.khz().ifPresent(khz -> params.add("tsc_early_khz=" + khz));
+    }
     params.addAll(config.kernelParams());
     return List.of(
         QemuArgs.Flags.defaults(),
