@@ -119,6 +119,17 @@ abstract class ContainerdShimTest {
     assertEquals("from-exec\n", exec.out());
     var ls = containerd.ctr("task", "ls");
     assertTrue(ls.out().contains("longrun") && ls.out().contains("RUNNING"), ls.out());
+    // The task's pid is QEMU's on the host (containerd and the CRI find namespaces by it), never
+    // a guest pid that names some unrelated host process.
+    String pid =
+        ls.out()
+            .lines()
+            .filter(l -> l.startsWith("longrun"))
+            .findFirst()
+            .orElseThrow()
+            .split("\\s+")[1];
+    String cmdline = Files.readString(Path.of("/proc", pid, "cmdline"));
+    assertTrue(cmdline.contains("qemu-system"), "task pid " + pid + " is " + cmdline);
 
     assertEquals(0, containerd.ctr("task", "kill", "-s", "KILL", "longrun").exit());
     long deadline = System.nanoTime() + 30_000_000_000L;

@@ -30,57 +30,20 @@ class CriTest {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final String SUBNET = "10.88.77";
   @TempDir static Path tmp;
+  static CriFixture fixture;
   static Containerd containerd;
 
   @BeforeAll
   static void start() throws Exception {
-    Path images = Repo.root().resolve("build/images");
-    for (String script : List.of("build-busybox.sh", "build-pause.sh")) {
-      var b =
-          new ProcessBuilder(
-                  "bash", Repo.root().resolve("e2e/images/" + script).toString(), images.toString())
-              .inheritIO()
-              .start();
-      assertEquals(0, b.waitFor(), script);
-    }
-    Path netd = tmp.resolve("net.d");
-    Files.createDirectories(netd);
-    Files.writeString(
-        netd.resolve("10-kata-test.conflist"),
-        """
-        {"cniVersion":"1.0.0","name":"kata-test","plugins":[{"type":"bridge","bridge":"katacri0",
-         "isGateway":true,"ipMasq":false,"ipam":{"type":"host-local",
-         "ranges":[[{"subnet":"%s.0/24"}]],"routes":[{"dst":"0.0.0.0/0"}],"dataDir":"%s"}}]}
-        """
-            .formatted(SUBNET, tmp.resolve("ipam")));
-    String cri =
-        """
-        [plugins."io.containerd.grpc.v1.cri"]
-          sandbox_image = "localhost/kata-pause:latest"
-          [plugins."io.containerd.grpc.v1.cri".cni]
-            bin_dir = "/usr/lib/cni"
-            conf_dir = "%s"
-          [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-            runtime_type = "io.containerd.runc.v2"
-          [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata-qemu]
-            runtime_type = "io.containerd.kata-qemu.v2"
-        """
-            .formatted(netd);
-    containerd = Containerd.start(Containerd.Version.V1_6, tmp.resolve("containerd"), cri);
-    for (String image : List.of("pause.tar", "busybox.tar")) {
-      var r = containerd.ctr("-n", "k8s.io", "images", "import", images.resolve(image).toString());
-      assertEquals(0, r.exit(), r.toString());
-    }
+    fixture = CriFixture.start(Containerd.Version.V1_6, tmp, "katacri0", SUBNET, List.of("k8s.io"));
+    containerd = fixture.containerd();
   }
 
   @AfterAll
   static void stop() throws Exception {
-    if (containerd != null) {
-      crictl("rmp", "-af");
-      containerd.close();
+    if (fixture != null) {
+      fixture.close();
     }
-    var ip = new ProcessBuilder("ip", "link", "del", "katacri0").start();
-    ip.waitFor();
   }
 
   static Containerd.Result crictl(String... args) throws Exception {

@@ -40,51 +40,16 @@ class ShimFaultsTest {
   private static final int CYCLES = 30;
   @TempDir static Path tmp;
   static Path dir;
-  static String criConfig;
+  static CriFixture fixture;
   static Containerd containerd;
 
   @BeforeAll
   static void start() throws Exception {
-    Path images = Repo.root().resolve("build/images");
-    for (String script : List.of("build-busybox.sh", "build-pause.sh")) {
-      var b =
-          new ProcessBuilder(
-                  "bash", Repo.root().resolve("e2e/images/" + script).toString(), images.toString())
-              .inheritIO()
-              .start();
-      assertEquals(0, b.waitFor(), script);
-    }
-    Path netd = tmp.resolve("net.d");
-    Files.createDirectories(netd);
-    Files.writeString(
-        netd.resolve("10-kata-faults.conflist"),
-        """
-        {"cniVersion":"1.0.0","name":"kata-faults","plugins":[{"type":"bridge","bridge":"%s",
-         "isGateway":true,"ipMasq":false,"ipam":{"type":"host-local",
-         "ranges":[[{"subnet":"%s.0/24"}]],"routes":[{"dst":"0.0.0.0/0"}],"dataDir":"%s"}}]}
-        """
-            .formatted(BRIDGE, SUBNET, tmp.resolve("ipam")));
-    criConfig =
-        """
-        [plugins."io.containerd.grpc.v1.cri"]
-          sandbox_image = "localhost/kata-pause:latest"
-          [plugins."io.containerd.grpc.v1.cri".cni]
-            bin_dir = "/usr/lib/cni"
-            conf_dir = "%s"
-          [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-            runtime_type = "io.containerd.runc.v2"
-          [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata-qemu]
-            runtime_type = "io.containerd.kata-qemu.v2"
-        """
-            .formatted(netd);
-    dir = tmp.resolve("containerd");
-    containerd = Containerd.start(Containerd.Version.V1_6, dir, criConfig);
-    for (String ns : List.of("default", "k8s.io")) {
-      for (String image : List.of("pause.tar", "busybox.tar")) {
-        var r = containerd.ctr("-n", ns, "images", "import", images.resolve(image).toString());
-        assertEquals(0, r.exit(), r.toString());
-      }
-    }
+    fixture =
+        CriFixture.start(
+            Containerd.Version.V1_6, tmp, BRIDGE, SUBNET, List.of("default", "k8s.io"));
+    containerd = fixture.containerd();
+    dir = fixture.containerdDir();
   }
 
   /** Whatever a failed test left in ctr's namespace goes, so that the next test starts clean. */
@@ -101,11 +66,9 @@ class ShimFaultsTest {
 
   @AfterAll
   static void stop() throws Exception {
-    if (containerd != null) {
-      crictl("rmp", "-af");
-      containerd.close();
+    if (fixture != null) {
+      fixture.close();
     }
-    new ProcessBuilder("ip", "link", "del", BRIDGE).start().waitFor();
   }
 
   // ------------------------------------------------------------------------------- the VM dies
@@ -197,9 +160,7 @@ class ShimFaultsTest {
     shims.addAll(shimJvms(podId));
     assertEquals(2, shims.size(), shims.toString());
 
-    containerd.close(); // SIGTERM, then waits for it to exit
-    Thread.sleep(1000); // the pods run on without containerd for a while
-    containerd = Containerd.start(Containerd.Version.V1_6, dir, criConfig);
+    containerd = fixture.restart(); // SIGTERM, a second without containerd, the same config again
     Path events = tmp.resolve("restart-events.txt");
     Process eventsCtr = background(events, "events");
     try {
@@ -220,6 +181,11 @@ class ShimFaultsTest {
       // CRI: the container's output reaches its log again, exec works.
       int seen = lastTick(tick);
       waitUntil(() -> lastTick(tick) > seen + 3, 30, "no log after the restart");
+      // Nothing lost: what the ticker wrote while containerd was down waited in the pipe.
+      List<Integer> ticks = ticks(tick);
+      for (int i = 0; i < ticks.size(); i++) {
+        assertEquals(i, ticks.get(i), "the log has a gap around the restart: " + ticks);
+      }
       assertEquals("still-here", ok(crictl("exec", tick, "echo", "still-here")));
 
       // Kill and delete work, and their events reach the restarted containerd.
@@ -246,14 +212,18 @@ class ShimFaultsTest {
 
   /** The highest tick-N line in the ticker's CRI log, -1 for none. */
   private static int lastTick(String container) {
+    return ticks(container).stream().mapToInt(Integer::intValue).max().orElse(-1);
+  }
+
+  /** The N of every tick-N line in the ticker's CRI log, in log order. */
+  private static List<Integer> ticks(String container) {
     try {
       return crictl("logs", container)
           .out()
           .lines()
           .filter(l -> l.startsWith("tick-"))
-          .mapToInt(l -> Integer.parseInt(l.substring(5).strip()))
-          .max()
-          .orElse(-1);
+          .map(l -> Integer.parseInt(l.substring(5).strip()))
+          .toList();
     } catch (Exception e) {
       throw new IllegalStateException(e);
     }

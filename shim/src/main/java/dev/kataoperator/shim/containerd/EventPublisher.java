@@ -22,18 +22,24 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.Map;
 import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Publishes task events to containerd, in the order they were published, through containerd's ttrpc
  * Events/Forward (TTRPC_ADDRESS). One sender thread; an event that fails is retried (with a growing
  * pause, reconnecting) up to 5 times before it is dropped, and later events wait for it, so
  * containerd never sees TaskExit before TaskStart.
+ *
+ * <p>The queue is bounded where the guest drives it: an OOM event, which a hostile guest can report
+ * at will, is dropped once {@link #MAX_QUEUED_OOM} events wait. Lifecycle events are one per
+ * containerd request and always queue, so no exit is ever lost to a flood.
  */
 public final class EventPublisher implements AutoCloseable {
   private static final System.Logger LOG = System.getLogger(EventPublisher.class.getName());
   static final String SERVICE = "containerd.services.events.ttrpc.v1.Events";
   private static final int MAX_ATTEMPTS = 6;
+  static final int MAX_QUEUED_OOM = 256;
 
   /** The topic of each event type, as containerd's runtime names them. */
   static final Map<Class<? extends Message>, String> TOPICS =
@@ -61,6 +67,8 @@ public final class EventPublisher implements AutoCloseable {
   private final Duration retryPause;
   private volatile boolean closing;
   private volatile boolean busy;
+  private final AtomicInteger queuedOom = new AtomicInteger();
+  private final AtomicLong droppedOom = new AtomicLong();
 
   public EventPublisher(String namespace, Forwarder forwarder) {
     this(namespace, forwarder, Duration.ofSeconds(1));
@@ -87,6 +95,20 @@ public final class EventPublisher implements AutoCloseable {
     if (topic == null) {
       throw new IllegalArgumentException("not a task event: " + event.getClass().getName());
     }
+    boolean oom = event instanceof TaskOOM;
+    if (oom && queuedOom.incrementAndGet() > MAX_QUEUED_OOM) {
+      queuedOom.decrementAndGet();
+      if (droppedOom.getAndIncrement() % 1000 == 0) {
+        LOG.log(
+            Level.WARNING,
+            "more than "
+                + MAX_QUEUED_OOM
+                + " OOM events wait for containerd; dropping ("
+                + droppedOom.get()
+                + " so far)");
+      }
+      return;
+    }
     Instant now = Instant.now();
     queue.add(
         Envelope.newBuilder()
@@ -100,6 +122,16 @@ public final class EventPublisher implements AutoCloseable {
                     .setTypeUrl(event.getDescriptorForType().getFullName())
                     .setValue(event.toByteString()))
             .build());
+  }
+
+  /** How many OOM events were dropped because too many waited. */
+  long droppedOomEvents() {
+    return droppedOom.get();
+  }
+
+  /** How many events wait to be delivered. */
+  int queued() {
+    return queue.size();
   }
 
   /** Waits until every queued event was delivered (or dropped), at most {@code timeout}. */
@@ -138,17 +170,18 @@ public final class EventPublisher implements AutoCloseable {
     while (!closing) {
       Envelope e;
       try {
-        e = queue.poll(1, TimeUnit.SECONDS);
+        // Blocks without a timeout: an idle pod's shim does not wake up; close() interrupts.
+        e = queue.take();
       } catch (InterruptedException ie) {
         return;
-      }
-      if (e == null) {
-        continue;
       }
       busy = true;
       try {
         deliver(e);
       } finally {
+        if (e.getTopic().equals(TOPICS.get(TaskOOM.class))) {
+          queuedOom.decrementAndGet();
+        }
         busy = false;
       }
     }

@@ -1,5 +1,6 @@
 package dev.kataoperator.shim.hypervisor;
 
+import dev.kataoperator.shim.errors.ShimException.Kind;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,12 +24,24 @@ public final class Spawner {
 
   private Spawner() {}
 
-  /** {@code command} prefixed so that it dies with this JVM (when setpriv is available). */
+  /**
+   * {@code command} prefixed so that it dies with this JVM. Without setpriv a VM would outlive a
+   * killed shim, holding the pod's memory and share, so its absence is an error, not a shortcut.
+   */
   public static List<String> tiedToThisJvm(List<String> command) {
-    if (!Files.isExecutable(SETPRIV)) {
-      return command;
+    return tiedToThisJvm(command, SETPRIV);
+  }
+
+  static List<String> tiedToThisJvm(List<String> command, Path setpriv) {
+    if (!Files.isExecutable(setpriv)) {
+      throw new HypervisorException(
+          Kind.FAILED_PRECONDITION,
+          setpriv
+              + " is missing: it ties each VM to its shim so that none outlives it; install"
+              + " util-linux",
+          null);
     }
-    var cmd = new ArrayList<String>(List.of(SETPRIV.toString(), "--pdeathsig", "KILL", "--"));
+    var cmd = new ArrayList<String>(List.of(setpriv.toString(), "--pdeathsig", "KILL", "--"));
     cmd.addAll(command);
     return cmd;
   }

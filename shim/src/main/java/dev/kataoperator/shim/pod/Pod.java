@@ -20,9 +20,9 @@ import java.io.IOException;
 import java.lang.System.Logger.Level;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.function.Consumer;
 
 /**
  * A pod's life on the host: its VM (booted for the first container), its run directory and share,
@@ -44,7 +44,7 @@ final class Pod {
   private final ShimContext context;
   private final Path runDir;
   private final Path shareDir;
-  private final List<Consumer<String>> oomListeners = new CopyOnWriteArrayList<>();
+  private final List<OomEvents> oomListeners = new CopyOnWriteArrayList<>();
   private volatile Sandbox sandbox;
   private volatile PodNetwork network;
   private volatile PodCgroup cgroup;
@@ -157,7 +157,7 @@ final class Pod {
     return sb == null || sb.vm().exited().isDone();
   }
 
-  void onOom(Consumer<String> listener) {
+  void onOom(OomEvents listener) {
     oomListeners.add(listener);
   }
 
@@ -165,9 +165,18 @@ final class Pod {
     while (!sb.vm().exited().isDone()) {
       try {
         String id = sb.agent().nextOomEvent().getContainerId();
-        oomListeners.forEach(l -> l.accept(id));
+        Duration pause = Duration.ZERO;
+        for (OomEvents l : oomListeners) {
+          Duration p = l.accept(id);
+          pause = p.compareTo(pause) > 0 ? p : pause;
+        }
+        if (pause.isPositive()) {
+          Thread.sleep(pause);
+        }
       } catch (AgentException e) {
         return; // the agent connection is gone: the sandbox is closing
+      } catch (InterruptedException e) {
+        return;
       }
     }
   }

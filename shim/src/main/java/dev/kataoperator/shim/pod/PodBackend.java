@@ -103,6 +103,7 @@ public final class PodBackend implements TaskBackend {
 
   @Override
   public void onOom(Consumer<String> listener) {
-    pod.onOom(listener);
+    // Only the pod's own live containers: the guest may name anything.
+    pod.onOom(new OomEvents(live::contains, listener));
   }
 }

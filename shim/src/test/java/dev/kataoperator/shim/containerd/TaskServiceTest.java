@@ -208,7 +208,11 @@ class TaskServiceTest {
     var creating =
         java.util.concurrent.CompletableFuture.runAsync(
             () -> assertThrows(TtrpcException.class, () -> create("doomed")));
-    Thread.sleep(200); // Create is in progress
+    long deadline = System.nanoTime() + 10_000_000_000L;
+    while (backend.calls.stream().noneMatch(c -> c.startsWith("create doomed"))) {
+      assertTrue(System.nanoTime() < deadline, "Create never reached the backend");
+      Thread.sleep(5); // until Create is in progress (a loaded machine starts it late)
+    }
     call("Shutdown", ShutdownRequest.newBuilder().setId("doomed").build(), Empty.parser());
     assertEquals(1, shutdownCalled.getCount(), "a container is still being created: not yet");
     creating.get(10, TimeUnit.SECONDS);

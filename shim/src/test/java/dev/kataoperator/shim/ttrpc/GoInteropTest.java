@@ -3,7 +3,6 @@ package dev.kataoperator.shim.ttrpc;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.google.protobuf.ByteString;
 import com.google.protobuf.BytesValue;
 import com.google.protobuf.Empty;
 import com.google.protobuf.Int32Value;
@@ -36,7 +35,7 @@ import org.junit.jupiter.api.io.TempDir;
 @Tag("tools")
 @Timeout(120)
 class GoInteropTest {
-  static final String SVC = "kataoperator.test.Echo";
+  static final String SVC = EchoService.SVC;
   static final Duration T = Duration.ofSeconds(10);
   static Path peer;
 
@@ -191,52 +190,7 @@ class GoInteropTest {
   @Test
   void goClientAgainstJavaServer() throws Exception {
     Path socket = dir.resolve("java.sock");
-    TtrpcServer server =
-        new TtrpcServer()
-            .register(SVC, "Echo", StringValue.parser(), (req, call) -> req)
-            .register(
-                SVC,
-                "Sleep",
-                Int64Value.parser(),
-                (req, call) -> {
-                  Thread.sleep(req.getValue());
-                  return req;
-                })
-            .register(
-                SVC,
-                "Fail",
-                Int32Value.parser(),
-                (req, call) -> {
-                  throw new TtrpcException(
-                      Code.fromValue(req.getValue()), "failed with " + req.getValue());
-                })
-            .register(
-                SVC,
-                "Boom",
-                Empty.parser(),
-                (req, call) -> {
-                  throw new RuntimeException("boom");
-                })
-            .register(
-                SVC,
-                "Deadline",
-                Empty.parser(),
-                (req, call) ->
-                    Int64Value.of(
-                        call.deadline()
-                            .map(d -> Duration.between(java.time.Instant.now(), d).toMillis())
-                            .orElse(-1L)))
-            .register(
-                SVC,
-                "Metadata",
-                StringValue.parser(),
-                (req, call) -> StringValue.of(call.metadata(req.getValue()).orElse("")))
-            .register(
-                SVC,
-                "Big",
-                Int32Value.parser(),
-                (req, call) -> BytesValue.of(ByteString.copyFrom(new byte[req.getValue()])))
-            .start(socket);
+    TtrpcServer server = new EchoService().registerOn(new TtrpcServer()).start(socket);
     try {
       Process p =
           new ProcessBuilder(peer.toString(), "call", socket.toString())

@@ -42,81 +42,21 @@ import org.junit.jupiter.api.io.TempDir;
 @Tag("unit")
 @Timeout(60)
 class TtrpcClientServerTest {
-  static final String SVC = "kataoperator.test.Echo";
+  static final String SVC = EchoService.SVC;
   static final Duration T = Duration.ofSeconds(10);
 
   @TempDir Path dir;
   Path socket;
   TtrpcServer server;
-  final AtomicLong lastTimeoutNanos = new AtomicLong(-2);
-  final CountDownLatch release = new CountDownLatch(1);
+  final EchoService service = new EchoService();
+  final AtomicLong lastTimeoutNanos = service.lastTimeoutNanos;
+  final CountDownLatch release = service.release;
 
   @BeforeEach
   void startServer() throws IOException {
     socket = dir.resolve("s.sock");
     server = new TtrpcServer();
-    server
-        .register(SVC, "Echo", StringValue.parser(), (req, call) -> req)
-        .register(
-            SVC,
-            "Sleep",
-            Int64Value.parser(),
-            (req, call) -> {
-              Thread.sleep(req.getValue());
-              return req;
-            })
-        .register(
-            SVC,
-            "Fail",
-            Int32Value.parser(),
-            (req, call) -> {
-              throw new TtrpcException(
-                  Code.fromValue(req.getValue()), "failed with " + req.getValue());
-            })
-        .register(
-            SVC,
-            "Boom",
-            Empty.parser(),
-            (req, call) -> {
-              throw new RuntimeException("boom");
-            })
-        .register(
-            SVC,
-            "BadArgument",
-            Empty.parser(),
-            (req, call) -> {
-              throw new IllegalArgumentException("no good");
-            })
-        .register(
-            SVC,
-            "Deadline",
-            Empty.parser(),
-            (req, call) -> {
-              lastTimeoutNanos.set(
-                  call.deadline()
-                      .map(d -> Duration.between(java.time.Instant.now(), d).toNanos())
-                      .orElse(-1L));
-              return Empty.getDefaultInstance();
-            })
-        .register(
-            SVC,
-            "Metadata",
-            StringValue.parser(),
-            (req, call) -> StringValue.of(call.metadata(req.getValue()).orElse("")))
-        .register(
-            SVC,
-            "Big",
-            Int32Value.parser(),
-            (req, call) -> BytesValue.of(ByteString.copyFrom(new byte[req.getValue()])))
-        .register(
-            SVC,
-            "Block",
-            Empty.parser(),
-            (req, call) -> {
-              release.await();
-              return Empty.getDefaultInstance();
-            })
-        .start(socket);
+    service.registerOn(server).start(socket);
   }
 
   @AfterEach

@@ -10,13 +10,19 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 
-/** A FIFO opened for writing on first use (blocks until containerd's reader is there). */
+/**
+ * A FIFO opened for writing on first use (blocks until containerd's reader is there). Once open,
+ * the shim also holds a read end, as containerd's runc shim does: while containerd restarts and its
+ * reader is gone, writes land in the pipe instead of failing, and the restarted containerd reads
+ * them (a full pipe makes the writer wait, so the guest's output is held back, not lost).
+ */
 final class FifoOutput extends OutputStream {
   private static final System.Logger LOG = System.getLogger(FifoOutput.class.getName());
 
   private final Path path;
   private final Object lock = new Object();
   private OutputStream out;
+  private FileChannel heldReadEnd;
   private volatile boolean opening;
   private volatile boolean closed;
 
@@ -33,11 +39,13 @@ final class FifoOutput extends OutputStream {
         opening = true;
         try {
           out = Channels.newOutputStream(FileChannel.open(path, StandardOpenOption.WRITE));
+          // Does not block: a writer (this) is there. Never read; it only keeps the pipe open.
+          heldReadEnd = FileChannel.open(path, StandardOpenOption.READ);
         } finally {
           opening = false;
         }
         if (closed) {
-          out.close();
+          closeQuietly();
           throw new IOException("stream closed: " + path);
         }
       }
@@ -64,7 +72,7 @@ final class FifoOutput extends OutputStream {
     OutputStream s = out;
     if (s != null) {
       awaitDrained(path);
-      s.close();
+      closeQuietly();
     } else if (!opening) {
       // Never written: the reader (containerd's CRI exec waits for it) still waits for a
       // writer to come and go. Opening read-write never blocks; closing it is that EOF.
@@ -72,6 +80,20 @@ final class FifoOutput extends OutputStream {
         LOG.log(Level.TRACE, "EOF to the reader of {0}", path);
       } catch (IOException e) {
         // no such FIFO any more: nobody waits
+      }
+    }
+  }
+
+  private void closeQuietly() {
+    synchronized (lock) {
+      for (var c : new java.io.Closeable[] {out, heldReadEnd}) {
+        try {
+          if (c != null) {
+            c.close();
+          }
+        } catch (IOException e) {
+          LOG.log(Level.DEBUG, "closing " + path, e);
+        }
       }
     }
   }

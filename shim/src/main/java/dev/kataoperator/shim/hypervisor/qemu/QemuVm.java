@@ -66,7 +66,9 @@ final class QemuVm implements Vm {
         }
         if (Files.exists(qmpSocket)) {
           try {
-            return new QemuVm(qemu, helpers, runDir, Qmp.connect(qmpSocket), console);
+            Duration left = Duration.ofNanos(Math.max(deadline - System.nanoTime(), 0));
+            Duration wait = left.compareTo(Qmp.TIMEOUT) < 0 ? left : Qmp.TIMEOUT;
+            return new QemuVm(qemu, helpers, runDir, Qmp.connect(qmpSocket, wait), console);
           } catch (IOException e) {
             // The socket file can appear a moment before QEMU listens on it.
           }
