@@ -18,7 +18,7 @@ import java.util.Optional;
  * pause imported. {@code ctr run --runtime io.containerd.kata-qemu.v2} finds the same shim on
  * containerd's PATH.
  */
-final class CriFixture implements AutoCloseable {
+final class CriFixture {
   static final String BUSYBOX = "docker.io/library/busybox:latest";
   static final String HANDLER = "kata-qemu";
 
@@ -130,8 +130,7 @@ final class CriFixture implements AutoCloseable {
   }
 
   /** Removes every pod, stops containerd and deletes the bridge. */
-  @Override
-  public void close() throws Exception {
+  void stop() throws Exception {
     if (containerd != null) {
       containerd.crictl("rmp", "-af");
       containerd.close();

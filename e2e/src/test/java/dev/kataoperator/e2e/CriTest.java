@@ -42,7 +42,7 @@ class CriTest {
   @AfterAll
   static void stop() throws Exception {
     if (fixture != null) {
-      fixture.close();
+      fixture.stop();
     }
   }
 

@@ -67,7 +67,7 @@ class ShimFaultsTest {
   @AfterAll
   static void stop() throws Exception {
     if (fixture != null) {
-      fixture.close();
+      fixture.stop();
     }
   }
 
