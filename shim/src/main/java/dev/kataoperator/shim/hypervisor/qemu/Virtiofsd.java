@@ -22,6 +22,9 @@ final class Virtiofsd {
                 "--shared-dir=" + share.hostPath(),
                 "--cache=auto",
                 "--announce-submounts",
+                // Its defaults stay: a namespace sandbox and a seccomp filter that kills. A guest
+                // must not make device nodes on a host filesystem through it.
+                "--modcaps=-mknod",
                 "--log-level=error"));
     if (share.readOnly()) {
       cmd.add("--readonly");
