@@ -96,6 +96,21 @@ class VirtioFsTest {
   }
 
   /**
+   * Root in the guest asks for a device node on the share: virtiofsd has no CAP_MKNOD, so the host
+   * filesystem never gets one (a device node there would open the host's device to anyone who can
+   * reach the file, a runc pod sharing the volume say).
+   */
+  @Test
+  void aDeviceNodeMadeInTheGuestNeverReachesTheHost() throws Exception {
+    var r = run("sh", "-c", "mkdir -p /work && mknod /work/mem c 1 1; echo mknod=$?");
+    assertEquals(0, r.exit(), r.stderr());
+    assertTrue(r.out().contains("mknod=1"), "mknod succeeded in the guest: " + r.out());
+    assertTrue(
+        !Files.exists(rootfs.resolve("work/mem"), java.nio.file.LinkOption.NOFOLLOW_LINKS),
+        "the host has a device node made by the guest");
+  }
+
+  /**
    * The regression: each exec opens the binary again, virtio-fs (cache=auto) drops its page cache
    * and virtiofsd refills recycled guest pages. Without the guest zeroing the pages it allocates,
    * TCG ran code it had translated from those pages' old contents and nearly every exec here
