@@ -55,7 +55,14 @@ public final class ShimMain {
   private static final System.Logger LOG = System.getLogger(ShimMain.class.getName());
   static final String SANDBOX_ID_ANNOTATION = "io.kubernetes.cri.sandbox-id";
   static final String DEFAULT_SOCKET_DIR = "/run/containerd/s";
-  private static final Duration SERVER_READY_TIMEOUT = Duration.ofSeconds(60);
+
+  /**
+   * How long {@code start} waits for the server JVM to listen. Generous: when many pods start at
+   * once on a small node every JVM start is slow (50 at once on 2 cores took over a minute), and
+   * failing a start that would have succeeded only makes kubelet retry into the same load.
+   */
+  private static final Duration SERVER_READY_TIMEOUT = Duration.ofSeconds(180);
+
   static final String VERSION =
       java.util.Objects.requireNonNullElse(
           ShimMain.class.getPackage().getImplementationVersion(), "0.1.0-dev");
@@ -253,6 +260,7 @@ public final class ShimMain {
     Process server = pb.start();
     adjustOomScore(server.pid());
     long deadline = System.nanoTime() + SERVER_READY_TIMEOUT.toNanos();
+    long pauseMs = 5; // growing to 50: many starts at once must not spend the CPU on polling
     while (!canConnect(socket)) {
       if (!server.isAlive()) {
         throw new IOException(
@@ -262,7 +270,8 @@ public final class ShimMain {
         server.destroyForcibly();
         throw new IOException("shim server did not listen within " + SERVER_READY_TIMEOUT);
       }
-      Thread.sleep(5);
+      Thread.sleep(pauseMs);
+      pauseMs = Math.min(pauseMs * 2, 50);
     }
   }
 
