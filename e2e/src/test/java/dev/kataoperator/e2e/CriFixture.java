@@ -19,7 +19,6 @@ import java.util.Optional;
  * containerd's PATH.
  */
 final class CriFixture {
-  static final String BUSYBOX = "docker.io/library/busybox:latest";
   static final String HANDLER = "kata-qemu";
 
   private final Containerd.Version version;

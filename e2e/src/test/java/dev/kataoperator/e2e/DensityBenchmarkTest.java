@@ -36,6 +36,7 @@ class DensityBenchmarkTest {
 
   @TempDir Path tmp;
   final List<String> report = new ArrayList<>();
+  private Path kataConfig;
 
   @Test
   void idlePodsAndConcurrentStarts() throws Exception {
@@ -49,6 +50,7 @@ class DensityBenchmarkTest {
             .inheritIO()
             .start()
             .waitFor());
+    kataConfig = benchConfig();
     try (var containerd = Containerd.start(Containerd.Version.V2_2, tmp.resolve("ctd"), "")) {
       assertEquals(
           0, containerd.ctr("images", "import", images.resolve("busybox.tar").toString()).exit());
@@ -146,6 +148,7 @@ class DensityBenchmarkTest {
                 Locale.ROOT,
                 "| concurrent start median / alone median | %.1fx | |",
                 Stats.of(kata).median() / Stats.of(alone).median()));
+        Stats aloneCpuStats = Stats.of(aloneCpu);
         // The floor for N starts on C cores is N x (CPU one start needs) / C: what is left above
         // it is waiting, not work.
         report.add(
@@ -154,9 +157,9 @@ class DensityBenchmarkTest {
                 "| machine CPU per start (all processes, while starting) | alone %.1f / %.1f /"
                     + " %.1f s; %d at once %.2f s each, so %d starts need >= %.1f s on %d cores |"
                     + " |",
-                Stats.of(aloneCpu).min(),
-                Stats.of(aloneCpu).median(),
-                Stats.of(aloneCpu).max(),
+                aloneCpuStats.min(),
+                aloneCpuStats.median(),
+                aloneCpuStats.max(),
                 n,
                 concurrentCpu,
                 n,
@@ -185,10 +188,10 @@ class DensityBenchmarkTest {
   }
 
   /** {@code ctr run -d} of an idle busybox; the time until the task runs. */
-  static double startTimed(Containerd containerd, String runtime, String id) throws Exception {
+  double startTimed(Containerd containerd, String runtime, String id) throws Exception {
     var args = new ArrayList<>(List.of("run", "-d", "--runtime", runtime));
     if (runtime.equals(Containerd.RUNTIME)) {
-      args.addAll(List.of("--runtime-config-path", benchConfig().toString()));
+      args.addAll(List.of("--runtime-config-path", kataConfig.toString()));
     }
     args.addAll(List.of(ContainerdShimTest.IMAGE, id, "sleep", "3600"));
     long t0 = System.nanoTime();
@@ -218,7 +221,7 @@ class DensityBenchmarkTest {
    * The dev guest config with a boot timeout that fits N boots at once: under TCG they share the
    * cores, so 50 on 2 cores take over a minute (the dev config's 30 s failed them).
    */
-  static synchronized Path benchConfig() throws Exception {
+  static Path benchConfig() throws Exception {
     Path dev = Repo.guestDir().resolve("kata-qemu.toml");
     Path bench = Repo.guestDir().resolve("kata-qemu-bench.toml");
     long timeout = Math.max(30, PODS * 5L);

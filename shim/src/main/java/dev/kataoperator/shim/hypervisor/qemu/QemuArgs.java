@@ -64,19 +64,9 @@ public final class QemuArgs {
     }
   }
 
-  /**
-   * The accelerator; for TCG, {@code tbSizeMiB} caps the translation cache (0: QEMU's default,
-   * which grows to hundreds of MiB of the host's memory per VM).
-   */
-  public record Accel(String name, int tbSizeMiB) implements Arg {
-    public Accel(String name) {
-      this(name, 0);
-    }
-
+  public record Accel(String name) implements Arg {
     public List<String> args() {
-      return List.of(
-          "-accel",
-          tbSizeMiB > 0 ? props(name, map("tb-size", Integer.toString(tbSizeMiB))) : check(name));
+      return List.of("-accel", check(name));
     }
   }
 
