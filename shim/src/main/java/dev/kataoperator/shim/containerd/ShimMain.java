@@ -336,8 +336,11 @@ public final class ShimMain {
     return 0;
   }
 
-  /** How long a killed shim server gets to be gone before cleanup goes ahead anyway. */
-  static final Duration SERVER_EXIT_TIMEOUT = Duration.ofSeconds(10);
+  /**
+   * How long a killed shim server gets to be gone before cleanup goes ahead anyway: containerd
+   * kills {@code delete} itself after 5 s (its shim cleanup timeout), and the cleanup must fit.
+   */
+  static final Duration SERVER_EXIT_TIMEOUT = Duration.ofSeconds(2);
 
   /**
    * containerd runs {@code delete} when it has given up on a shim: the shim died, or containerd

@@ -115,6 +115,9 @@ public final class TaskService {
     volatile TaskBackend.Container handle;
     volatile boolean paused;
 
+    /** Its Delete is in progress. */
+    volatile boolean deleting;
+
     Container(String id, Path bundle, Proc init) {
       this.id = id;
       this.bundle = bundle;
@@ -253,9 +256,11 @@ public final class TaskService {
                   r.getCheckpoint()));
       withIo.handle = created;
       withIo.init.handle = created.init();
-      if (call.isCancelled()) {
+      if (call.isCancelled() || shutdownAsked) {
         // containerd stopped waiting (a cancelled or timed-out RunPodSandbox): nobody will use
-        // this container or delete it. Undo it, and leave if it was the pod's last.
+        // this container or delete it. Undo it, and leave if it was the pod's last. A Shutdown
+        // that came while this was the last container in flight says the same, even when the
+        // closed connection has not been noticed yet.
         LOG.log(
             Level.WARNING,
             "Create of {0} finished after containerd gave up on it; removing it",
@@ -352,7 +357,20 @@ public final class TaskService {
     if (p.started && !p.exited()) {
       throw TtrpcException.failedPrecondition("cannot delete running process %s", describe(p));
     }
-    TaskBackend.Exit exit = p.handle.delete();
+    // Deleting a container (its init), as opposed to an exec: in flight until it is gone.
+    Container deleting = p.execId.isEmpty() ? containers.get(p.containerId) : null;
+    if (deleting != null) {
+      deleting.deleting = true;
+    }
+    TaskBackend.Exit exit;
+    try {
+      exit = p.handle.delete();
+    } catch (Exception | Error e) {
+      if (deleting != null) {
+        deleting.deleting = false;
+      }
+      throw e;
+    }
     if (p.exited()) {
       exit = p.exit.getNow(exit);
     }
@@ -369,6 +387,7 @@ public final class TaskService {
               .setExitStatus(exit.status())
               .setExitedAt(timestamp(exit.exitedAt()))
               .build());
+      shutdownIfAbandoned();
     } else {
       container(p.containerId).execs.remove(p.execId);
     }
@@ -538,9 +557,14 @@ public final class TaskService {
 
   Empty shutdown(ShutdownRequest r) throws Exception {
     if (!r.getNow() && !containers.isEmpty()) {
-      // containerd asks after a failed Create too, while that container is still being undone:
-      // remember, and go once no container is left.
-      shutdownAsked = true;
+      // Containers remain: not yet (as runc's shim). But containerd also asks right after a Create
+      // or Delete it stopped waiting for (its cleanup has a 5 s deadline), while that container is
+      // still being created or removed here: remember, and go once no container is left, or the
+      // shim and its VM would live on with nobody to stop them.
+      if (containers.values().stream().allMatch(c -> c.handle == null || c.deleting)) {
+        shutdownAsked = true;
+        shutdownIfAbandoned(); // the last one may have gone meanwhile
+      }
       return Empty.getDefaultInstance();
     }
     exit();
@@ -548,9 +572,10 @@ public final class TaskService {
   }
 
   /**
-   * After a Create failed or was abandoned: when containerd has given up on this shim (it asked it
-   * to shut down, or its Create deadline passed) and no container is left, the shim and its VM go;
-   * nobody would ever stop them otherwise.
+   * After a Create failed or was abandoned, or a Delete finished: when containerd has given up on
+   * this shim (it asked it to shut down while the last containers were in flight, or its Create
+   * deadline passed) and no container is left, the shim and its VM go; nobody would ever stop them
+   * otherwise.
    */
   private void shutdownIfAbandoned() {
     if ((shutdownAsked || abandoned) && containers.isEmpty()) {

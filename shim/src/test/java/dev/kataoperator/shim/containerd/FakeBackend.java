@@ -23,6 +23,7 @@ final class FakeBackend implements TaskBackend {
   volatile Consumer<String> oom;
   volatile RuntimeException failCreate;
   volatile Duration createTakes = Duration.ZERO;
+  volatile Duration deleteTakes = Duration.ZERO;
   volatile RuntimeException failStart;
   volatile boolean shutdown;
 
@@ -144,6 +145,11 @@ final class FakeBackend implements TaskBackend {
     @Override
     public Exit delete() {
       calls.add("delete " + key(id, execId));
+      try {
+        Thread.sleep(deleteTakes);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
       return new Exit(0, 0, Instant.now());
     }
 

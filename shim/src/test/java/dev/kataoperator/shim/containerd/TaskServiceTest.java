@@ -69,6 +69,12 @@ import org.junit.jupiter.params.provider.ValueSource;
 class TaskServiceTest {
   static final Duration T = Duration.ofSeconds(10);
 
+  /**
+   * Where background calls run: not the common pool, which has one worker on a 2-core machine, so
+   * one blocked task would starve every later one.
+   */
+  static final java.util.concurrent.Executor BACKGROUND = Thread::startVirtualThread;
+
   @TempDir Path dir;
   final FakeBackend backend = new FakeBackend();
   final List<Envelope> published = new CopyOnWriteArrayList<>();
@@ -141,24 +147,33 @@ class TaskServiceTest {
             .setTypeUrl("types.containerd.io/opencontainers/runtime-spec/1/Process")
             .setValue(ByteString.copyFromUtf8("{\"args\":[\"no-such-binary\"]}"))
             .build();
-    call(
-        "Exec",
-        ExecProcessRequest.newBuilder()
-            .setId("c1")
-            .setExecId("e1")
-            .setSpec(spec)
-            .setStdout(stdout.toString())
-            .build(),
-        Empty.parser());
-    var reading =
-        java.util.concurrent.CompletableFuture.supplyAsync(
+    // As containerd does, the reader is open before Exec: a reader opening a FIFO after its last
+    // writer closed would wait forever. A placeholder writer lets that open return at once and
+    // keeps the FIFO from reading as ended until the shim's own writer is open.
+    var opened = new CountDownLatch(1);
+    var reading = new java.util.concurrent.CompletableFuture<Integer>();
+    Thread.ofVirtual()
+        .start(
             () -> {
-              try {
-                return java.nio.file.Files.readAllBytes(stdout).length;
+              try (var in = java.nio.file.Files.newInputStream(stdout)) {
+                opened.countDown();
+                reading.complete(in.readAllBytes().length);
               } catch (java.io.IOException e) {
-                throw new java.io.UncheckedIOException(e);
+                reading.completeExceptionally(e);
               }
             });
+    try (var placeholder = new java.io.RandomAccessFile(stdout.toFile(), "rw")) {
+      assertTrue(opened.await(5, TimeUnit.SECONDS), "the reader could not open the FIFO");
+      call(
+          "Exec",
+          ExecProcessRequest.newBuilder()
+              .setId("c1")
+              .setExecId("e1")
+              .setSpec(spec)
+              .setStdout(stdout.toString())
+              .build(),
+          Empty.parser());
+    }
     backend.failStart = new IllegalArgumentException("executable file not found");
     assertEquals(
         Code.INVALID_ARGUMENT,
@@ -207,7 +222,7 @@ class TaskServiceTest {
     backend.failCreate = new IllegalStateException("the VM did not boot");
     var creating =
         java.util.concurrent.CompletableFuture.runAsync(
-            () -> assertThrows(TtrpcException.class, () -> create("doomed")));
+            () -> assertThrows(TtrpcException.class, () -> create("doomed")), BACKGROUND);
     long deadline = System.nanoTime() + 10_000_000_000L;
     while (backend.calls.stream().noneMatch(c -> c.startsWith("create doomed"))) {
       assertTrue(System.nanoTime() < deadline, "Create never reached the backend");
@@ -217,6 +232,84 @@ class TaskServiceTest {
     assertEquals(1, shutdownCalled.getCount(), "a container is still being created: not yet");
     creating.get(10, TimeUnit.SECONDS);
     assertTrue(shutdownCalled.await(10, TimeUnit.SECONDS), "the shim did not leave");
+  }
+
+  /**
+   * A Shutdown while the only container is being created is containerd giving up on that Create
+   * (its Delete found it still being created); when the Create then succeeds, before the closed
+   * connection is noticed, the container is undone and the shim leaves.
+   */
+  @Test
+  void aShutdownAskedDuringASucceedingCreateUndoesIt() throws Exception {
+    backend.createTakes = Duration.ofMillis(800);
+    var creating =
+        java.util.concurrent.CompletableFuture.supplyAsync(
+            () -> assertThrows(TtrpcException.class, () -> create("late")), BACKGROUND);
+    long deadline = System.nanoTime() + 10_000_000_000L;
+    while (backend.calls.stream().noneMatch(c -> c.startsWith("create late"))) {
+      assertTrue(System.nanoTime() < deadline, "Create never reached the backend");
+      Thread.sleep(5);
+    }
+    call("Shutdown", ShutdownRequest.newBuilder().setId("late").build(), Empty.parser());
+    assertEquals(Code.DEADLINE_EXCEEDED, creating.get(10, TimeUnit.SECONDS).code());
+    assertTrue(shutdownCalled.await(10, TimeUnit.SECONDS), "the shim did not leave");
+    assertTrue(backend.calls.contains("delete late"), backend.calls.toString());
+    assertTrue(backend.shutdown, "the backend (the VM) was shut down");
+  }
+
+  /**
+   * containerd's cleanup of a Create it gave up on deletes the container with a 5 s deadline and,
+   * when that passes, asks for Shutdown while the Delete is still running here. Once the Delete
+   * finishes the shim must go: nobody will ask again (a CI run leaked a VM this way).
+   */
+  @Test
+  void aShutdownAskedDuringTheLastDeleteIsHonouredWhenItFinishes() throws Exception {
+    create("c1");
+    backend.deleteTakes = Duration.ofMillis(800);
+    var deleting =
+        java.util.concurrent.CompletableFuture.runAsync(
+            () ->
+                call(
+                    "Delete",
+                    DeleteRequest.newBuilder().setId("c1").build(),
+                    DeleteResponse.parser()),
+            BACKGROUND);
+    long deadline = System.nanoTime() + 10_000_000_000L;
+    while (!backend.calls.contains("delete c1")) {
+      assertTrue(System.nanoTime() < deadline, "Delete never reached the backend");
+      Thread.sleep(5);
+    }
+    call("Shutdown", ShutdownRequest.newBuilder().setId("c1").build(), Empty.parser());
+    assertEquals(1, shutdownCalled.getCount(), "the container is still being deleted: not yet");
+    deleting.get(10, TimeUnit.SECONDS);
+    assertTrue(shutdownCalled.await(10, TimeUnit.SECONDS), "the shim did not leave");
+    assertTrue(backend.shutdown, "the backend (the VM) was shut down");
+  }
+
+  /** A Shutdown while an idle container remains means nothing, later either (as runc's shim). */
+  @Test
+  void aShutdownWhileAnIdleContainerRemainsIsNotRemembered() throws Exception {
+    create("idle");
+    create("c2");
+    backend.deleteTakes = Duration.ofMillis(300);
+    var deleting =
+        java.util.concurrent.CompletableFuture.runAsync(
+            () ->
+                call(
+                    "Delete",
+                    DeleteRequest.newBuilder().setId("c2").build(),
+                    DeleteResponse.parser()),
+            BACKGROUND);
+    long deadline = System.nanoTime() + 10_000_000_000L;
+    while (!backend.calls.contains("delete c2")) {
+      assertTrue(System.nanoTime() < deadline, "Delete never reached the backend");
+      Thread.sleep(5);
+    }
+    call("Shutdown", ShutdownRequest.newBuilder().setId("c2").build(), Empty.parser());
+    deleting.get(10, TimeUnit.SECONDS);
+    call("Delete", DeleteRequest.newBuilder().setId("idle").build(), DeleteResponse.parser());
+    assertFalse(backend.shutdown, "the shim left without being asked once it was empty");
+    assertEquals(1, shutdownCalled.getCount());
   }
 
   @ParameterizedTest

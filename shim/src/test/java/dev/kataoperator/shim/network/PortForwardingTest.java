@@ -255,10 +255,13 @@ class PortForwardingTest {
 
   private static Result run(String... argv) throws Exception {
     Process p = new ProcessBuilder(argv).start();
-    var err = java.util.concurrent.CompletableFuture.supplyAsync(() -> drain(p.getErrorStream()));
+    // On its own thread, not the common pool (whose one worker on 2 cores another test may hold).
+    var err =
+        java.util.concurrent.CompletableFuture.supplyAsync(
+            () -> drain(p.getErrorStream()), Thread::startVirtualThread);
     String out = drain(p.getInputStream());
     assertTrue(p.waitFor(30, TimeUnit.SECONDS), String.join(" ", argv));
-    return new Result(p.exitValue(), out, err.get());
+    return new Result(p.exitValue(), out, err.get(30, TimeUnit.SECONDS));
   }
 
   private static String drain(java.io.InputStream in) {
