@@ -1,6 +1,7 @@
 package dev.kataoperator.e2e;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -80,14 +81,21 @@ class CriTest {
              "command":["sh","-c","echo web-started; cat /proc/sys/kernel/random/boot_id; mkdir -p /www; echo pod-answers > /www/index.html; exec httpd -f -p 8080 -h /www"],
              "log_path":"web.log","linux":{}}
             """);
+    // Volumes, as kubelet passes a hostPath/emptyDir: one read-write, one read-only.
+    Path volume = Files.createDirectories(tmp.resolve("volume"));
+    Path config = Files.createDirectories(tmp.resolve("config"));
+    Files.writeString(config.resolve("setting"), "from-the-host\n");
     Path c2 =
         file(
             "c2.json",
             """
             {"metadata":{"name":"side"},"image":{"image":"docker.io/library/busybox:latest"},
              "command":["sh","-c","cat /proc/sys/kernel/random/boot_id; sleep 600"],
+             "mounts":[{"container_path":"/data","host_path":"%s"},
+                       {"container_path":"/config","host_path":"%s","readonly":true}],
              "log_path":"side.log","linux":{}}
-            """);
+            """
+                .formatted(volume, config));
     String web = ok(crictl("create", podId, c1.toString(), pod.toString()));
     String side = ok(crictl("create", podId, c2.toString(), pod.toString()));
     ok(crictl("start", web));
@@ -110,6 +118,23 @@ class CriTest {
     // exec
     String execOut = ok(crictl("exec", side, "sh", "-c", "echo from-exec; hostname"));
     assertEquals("from-exec\nkata-pod", execOut);
+
+    // The volumes, through the pod's read-only share: the rw one reaches the host, the ro one
+    // cannot be changed or added to from the guest.
+    String volumes =
+        ok(
+            crictl(
+                "exec",
+                side,
+                "sh",
+                "-c",
+                "echo written-in-the-pod > /data/out; cat /config/setting;"
+                    + " (echo changed > /config/setting) 2>/dev/null || echo ro-refused;"
+                    + " (touch /config/new) 2>/dev/null || echo ro-refused"));
+    assertEquals("from-the-host\nro-refused\nro-refused", volumes);
+    assertEquals("written-in-the-pod\n", Files.readString(volume.resolve("out")));
+    assertEquals("from-the-host\n", Files.readString(config.resolve("setting")));
+    assertFalse(Files.exists(config.resolve("new")));
 
     // kubectl exec of a typo: a prompt NOT_FOUND naming the binary (once: a 60 s wait for output
     // that never came). The bound only guards against that; the time is printed.

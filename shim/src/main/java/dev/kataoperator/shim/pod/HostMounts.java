@@ -26,18 +26,65 @@ final class HostMounts {
     run(cmd);
   }
 
-  static void bind(Path source, Path target, boolean readOnly) throws IOException {
-    if (Files.isDirectory(source)) {
+  /**
+   * Sets up a pod's share so that the guest cannot steer a host mount. Binds are made under {@code
+   * binds}, which the guest never sees; the guest is given {@code export}: a read-only view of it
+   * that receives every mount made there (a slave of it), so the only writable places a guest
+   * reaches are the containers' rootfs and read-write volumes themselves, never a directory the
+   * host creates or resolves a mount target through (Kata's CVE-2020-2026 and CVE-2020-2024).
+   * {@code staging} is private: read-only binds are made read-only there before they are moved in,
+   * since a remount does not reach the copies already propagated to the view.
+   */
+  static void makeShare(Path binds, Path export, Path staging) throws IOException {
+    for (Path d : List.of(binds, export, staging)) {
+      Files.createDirectories(d);
+    }
+    run(List.of("mount", "--bind", binds.toString(), binds.toString()));
+    run(List.of("mount", "--make-private", binds.toString()));
+    run(List.of("mount", "--make-shared", binds.toString()));
+    run(List.of("mount", "--bind", binds.toString(), export.toString()));
+    run(List.of("mount", "--make-slave", export.toString()));
+    run(List.of("mount", "-o", "remount,bind,ro", export.toString()));
+    run(List.of("mount", "--bind", staging.toString(), staging.toString()));
+    run(List.of("mount", "--make-private", staging.toString()));
+  }
+
+  /**
+   * Binds {@code source} (and what is mounted below it) at {@code target} under a share's binds
+   * directory; a read-only bind is made read-only in {@code staging} first and then moved in, so
+   * the guest's view of it is never writable, not even for a moment.
+   */
+  static void bind(Path source, Path target, boolean readOnly, Path staging) throws IOException {
+    boolean dir = Files.isDirectory(source);
+    makeTarget(target, dir);
+    if (!readOnly) {
+      run(List.of("mount", "--rbind", source.toString(), target.toString()));
+      return;
+    }
+    Path staged =
+        dir ? Files.createTempDirectory(staging, "ro") : Files.createTempFile(staging, "ro", "");
+    try {
+      run(List.of("mount", "--rbind", source.toString(), staged.toString()));
+      try {
+        run(List.of("mount", "-o", "remount,bind,ro", staged.toString()));
+        run(List.of("mount", "--move", staged.toString(), target.toString()));
+      } catch (IOException e) {
+        unmountAllUnder(staged);
+        throw e;
+      }
+    } finally {
+      Files.deleteIfExists(staged);
+    }
+  }
+
+  private static void makeTarget(Path target, boolean dir) throws IOException {
+    if (dir) {
       Files.createDirectories(target);
     } else {
       Files.createDirectories(target.getParent());
       if (!Files.exists(target)) {
         Files.createFile(target);
       }
-    }
-    run(List.of("mount", "--rbind", source.toString(), target.toString()));
-    if (readOnly) {
-      run(List.of("mount", "-o", "remount,bind,ro", target.toString()));
     }
   }
 

@@ -34,6 +34,14 @@ final class Pod {
   private static final String NETNS_FILE = "netns";
   private static final String CGROUPS_FILE = "cgroups";
 
+  /** Where the host makes each container's binds; the guest never sees this directory. */
+  static final String BINDS_DIR = "mounts";
+
+  /** What the guest sees: a read-only view of {@link #BINDS_DIR} (see HostMounts#makeShare). */
+  static final String SHARE_DIR = "shared";
+
+  private static final String STAGING_DIR = "staging";
+
   /**
    * The exit status of a process lost with its VM: 128+SIGKILL, what containerd reports for the
    * processes of a shim that died, so a pod looks the same to kubelet whether its VM or its whole
@@ -44,6 +52,7 @@ final class Pod {
   private final ShimContext context;
   private final Path runDir;
   private final Path shareDir;
+  private final Path bindsDir;
   private final List<OomEvents> oomListeners = new CopyOnWriteArrayList<>();
   private volatile Sandbox sandbox;
   private volatile PodNetwork network;
@@ -54,7 +63,8 @@ final class Pod {
   Pod(ShimContext context) {
     this.context = context;
     this.runDir = runDirOf(context);
-    this.shareDir = runDir.resolve("shared");
+    this.shareDir = runDir.resolve(SHARE_DIR);
+    this.bindsDir = runDir.resolve(BINDS_DIR);
   }
 
   String id() {
@@ -66,9 +76,22 @@ final class Pod {
     return timeline;
   }
 
-  /** Where containers' rootfs and volumes are bound for the guest. */
+  /**
+   * Where containers' rootfs and volumes are bound, host-only; the guest sees them read-only
+   * through the pod's share.
+   */
+  Path bindsDir() {
+    return bindsDir;
+  }
+
+  /** The guest's read-only view of {@link #bindsDir}. */
   Path shareDir() {
     return shareDir;
+  }
+
+  /** Where read-only binds are made before they are moved into {@link #bindsDir}. */
+  Path stagingDir() {
+    return runDir.resolve(STAGING_DIR);
   }
 
   /** The pod's run directory; checks every id before anything is built from it. */
@@ -89,7 +112,7 @@ final class Pod {
     }
     RuntimeConfig config = RuntimeConfig.load(configPath);
     RunDirs.createOwned(runDir);
-    Files.createDirectories(shareDir);
+    HostMounts.makeShare(bindsDir, shareDir, stagingDir());
     if (spec.networkNamespace().isPresent()) {
       // Recorded first, so that cleanup after a crash finds the taps to remove.
       Files.writeString(runDir.resolve(NETNS_FILE), spec.networkNamespace().get().toString());
@@ -246,7 +269,7 @@ final class Pod {
       network.detach();
       network = null;
     }
-    HostMounts.unmountAllUnder(shareDir);
+    HostMounts.unmountAllUnder(runDir);
     RunDirs.deleteQuietly(runDir);
   }
 
@@ -265,8 +288,9 @@ final class Pod {
     HostMounts.unmountAllUnder(context.bundle().resolve("rootfs"));
     if (!context.id().equals(context.groupId())) {
       Ids.requireValid("container id", context.id());
-      HostMounts.unmountAllUnder(dir.resolve("shared").resolve(context.id()));
-      RunDirs.deleteQuietly(dir.resolve("shared").resolve(context.id()));
+      HostMounts.unmountAllUnder(dir.resolve(SHARE_DIR).resolve(context.id()));
+      HostMounts.unmountAllUnder(dir.resolve(BINDS_DIR).resolve(context.id()));
+      RunDirs.deleteQuietly(dir.resolve(BINDS_DIR).resolve(context.id()));
       return;
     }
     try {

@@ -50,12 +50,12 @@ public final class PodBackend implements TaskBackend {
     boolean mounted = mountRootfs(req.rootfs(), rootfs);
     try {
       Sandbox sb = pod.ensureBooted(PodSpec.of(spec, pod.id()), PodSpec.configPath(req.options()));
-      Path share = PodContainer.shareOf(pod, req.containerId());
-      HostMounts.bind(rootfs, share.resolve("rootfs"), false);
+      Path binds = PodContainer.bindsOf(pod, req.containerId());
+      HostMounts.bind(rootfs, binds.resolve("rootfs"), false, pod.stagingDir());
       String guestShare = Sandbox.GUEST_SHARED_DIR + "/" + req.containerId();
-      var adapted = GuestSpec.adapt(spec, share.resolve("mounts"), guestShare + "/mounts");
+      var adapted = GuestSpec.adapt(spec, binds.resolve("mounts"), guestShare + "/mounts");
       for (var s : adapted.shares()) {
-        HostMounts.bind(s.hostSource(), s.shareTarget(), s.readOnly());
+        HostMounts.bind(s.hostSource(), s.shareTarget(), s.readOnly(), pod.stagingDir());
       }
       sb.agent()
           .createContainer(

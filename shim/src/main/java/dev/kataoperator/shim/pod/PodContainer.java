@@ -41,13 +41,12 @@ final class PodContainer implements TaskBackend.Container {
     return id;
   }
 
-  /** The container's share directory on the host (the guest sees it under the shared dir). */
-  Path share() {
-    return shareOf(pod, id);
-  }
-
-  static Path shareOf(Pod pod, String containerId) {
-    return pod.shareDir().resolve(Ids.requireValid("container id", containerId));
+  /**
+   * The host-only directory of the container's binds (its rootfs, its volumes); the guest sees it,
+   * read-only, as its share directory.
+   */
+  static Path bindsOf(Pod pod, String containerId) {
+    return pod.bindsDir().resolve(Ids.requireValid("container id", containerId));
   }
 
   @Override
@@ -104,9 +103,11 @@ final class PodContainer implements TaskBackend.Container {
 
   /** Undoes what creating container {@code id} did on the host. */
   static void unmount(Pod pod, String id, Path bundle, boolean mountedRootfs) {
-    Path share = shareOf(pod, id);
-    HostMounts.unmountAllUnder(share);
-    RunDirs.deleteQuietly(share);
+    Path binds = bindsOf(pod, id);
+    // The view's copies go with their originals; unmounted first in case one is busy.
+    HostMounts.unmountAllUnder(pod.shareDir().resolve(binds.getFileName()));
+    HostMounts.unmountAllUnder(binds);
+    RunDirs.deleteQuietly(binds);
     if (mountedRootfs) {
       HostMounts.unmountAllUnder(bundle.resolve("rootfs"));
     }

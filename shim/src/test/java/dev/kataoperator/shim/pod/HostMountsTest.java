@@ -1,0 +1,167 @@
+package dev.kataoperator.shim.pod;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kataoperator.shim.sandbox.RunDirs;
+import java.io.IOException;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The pod's share against a hostile guest (real mounts, no VM): a thread standing in for a root
+ * guest works on the share directory the VM is given, trying to turn every entry that appears into
+ * a symlink to a host directory, while the host binds containers' rootfs and volumes. Nothing the
+ * host mounts may land outside the share, a read-only volume must stay read-only, and the guest
+ * must not be able to create anything at the share's root.
+ */
+@Tag("root")
+@Timeout(120)
+class HostMountsTest {
+  @TempDir Path tmp;
+  Path binds;
+  Path share;
+  Path staging;
+  Path hostDir;
+
+  @BeforeEach
+  void setUp() throws IOException {
+    binds = tmp.resolve("run/mounts");
+    share = tmp.resolve("run/shared");
+    staging = tmp.resolve("run/staging");
+    hostDir = Files.createDirectories(tmp.resolve("host-secrets"));
+    Files.writeString(hostDir.resolve("passwd"), "root:x:0:0\n");
+    HostMounts.makeShare(binds, share, staging);
+  }
+
+  @AfterEach
+  void tearDown() {
+    HostMounts.unmountAllUnder(tmp);
+    assertEquals(Set.of(), RunDirs.mountPointsUnder(tmp), "mounts left behind");
+  }
+
+  @Test
+  void aGuestSwappingShareEntriesForSymlinksSteersNoMount() throws Exception {
+    Path rootfs = Files.createDirectories(tmp.resolve("rootfs"));
+    Files.writeString(rootfs.resolve("hello"), "from the image\n");
+    Path volume = Files.createDirectories(tmp.resolve("volume"));
+    Files.writeString(volume.resolve("data"), "host data\n");
+    Path roVolume = Files.createDirectories(tmp.resolve("ro-volume"));
+    Files.writeString(roVolume.resolve("config"), "do not change\n");
+
+    var stop = new AtomicBoolean();
+    var attempts = new AtomicInteger();
+    var succeeded = new java.util.concurrent.CopyOnWriteArrayList<String>();
+    Thread guest =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  while (!stop.get()) {
+                    for (Path p : hostMadeEntries(share)) {
+                      attempts.incrementAndGet();
+                      try {
+                        Path aside = p.resolveSibling(p.getFileName() + ".gone");
+                        Files.move(p, aside);
+                        Files.createSymbolicLink(p, hostDir);
+                        succeeded.add(p.toString());
+                      } catch (IOException e) {
+                        // read-only: what the host relies on
+                      }
+                    }
+                  }
+                });
+    try {
+      for (int i = 0; i < 40; i++) {
+        Path c = binds.resolve("c" + i);
+        HostMounts.bind(rootfs, c.resolve("rootfs"), false, staging);
+        HostMounts.bind(volume, c.resolve("mounts/0-volume"), false, staging);
+        HostMounts.bind(roVolume, c.resolve("mounts/1-ro-volume"), true, staging);
+        HostMounts.bind(roVolume.resolve("config"), c.resolve("mounts/2-config"), true, staging);
+      }
+    } finally {
+      stop.set(true);
+      guest.join();
+    }
+    assertTrue(attempts.get() > 0, "the guest never found an entry to attack");
+    assertEquals(List.of(), succeeded, "the guest replaced share entries");
+    assertEquals(Set.of(), RunDirs.mountPointsUnder(hostDir), "a mount landed on a host path");
+    try (Stream<Path> s = Files.list(hostDir)) {
+      assertEquals(List.of(hostDir.resolve("passwd")), s.toList());
+    }
+    for (String root : List.of("escape", ".hidden")) {
+      assertThrows(FileSystemException.class, () -> Files.createDirectory(share.resolve(root)));
+      assertThrows(
+          FileSystemException.class, () -> Files.createSymbolicLink(share.resolve(root), hostDir));
+    }
+
+    // What the guest sees through the share, for the last container.
+    Path seen = share.resolve("c39");
+    assertEquals("from the image\n", Files.readString(seen.resolve("rootfs/hello")));
+    Files.writeString(seen.resolve("rootfs/written-by-the-container"), "ok");
+    Files.writeString(seen.resolve("mounts/0-volume/written"), "ok");
+    assertEquals("ok", Files.readString(volume.resolve("written")), "rw volume reaches the host");
+    assertThrows(
+        FileSystemException.class,
+        () -> Files.writeString(seen.resolve("mounts/1-ro-volume/config"), "changed"));
+    assertThrows(
+        FileSystemException.class,
+        () -> Files.writeString(seen.resolve("mounts/1-ro-volume/new"), "x"));
+    assertThrows(
+        FileSystemException.class,
+        () -> Files.writeString(seen.resolve("mounts/2-config"), "changed"));
+    assertEquals("do not change\n", Files.readString(roVolume.resolve("config")));
+    assertTrue(!Files.exists(roVolume.resolve("new")));
+    try (Stream<Path> s = Files.list(staging)) {
+      assertEquals(List.of(), s.toList(), "staging keeps nothing");
+    }
+  }
+
+  @Test
+  void unmountingAContainersBindsTakesItsShareViewWithThem() throws Exception {
+    Path rootfs = Files.createDirectories(tmp.resolve("rootfs"));
+    Path c = binds.resolve("c1");
+    HostMounts.bind(rootfs, c.resolve("rootfs"), false, staging);
+    HostMounts.bind(rootfs, c.resolve("mounts/0-ro"), true, staging);
+    assertEquals(2, RunDirs.mountPointsUnder(share.resolve("c1")).size(), "the view follows");
+    HostMounts.unmountAllUnder(share.resolve("c1"));
+    HostMounts.unmountAllUnder(c);
+    assertEquals(Set.of(), RunDirs.mountPointsUnder(share.resolve("c1")));
+    assertEquals(Set.of(), RunDirs.mountPointsUnder(c));
+    RunDirs.deleteQuietly(c);
+    assertTrue(!Files.exists(share.resolve("c1"), LinkOption.NOFOLLOW_LINKS));
+  }
+
+  /**
+   * What the host creates in a share and later mounts on or resolves through: a container's
+   * directory, its mounts directory, its mount points; not what is inside a rootfs or a volume,
+   * which the container owns.
+   */
+  private static List<Path> hostMadeEntries(Path share) {
+    try (Stream<Path> s = Files.walk(share, 3)) {
+      return s.filter(
+              p -> {
+                Path rel = share.relativize(p);
+                int n = rel.getNameCount();
+                return !rel.toString().isEmpty()
+                    && (n <= 2 || (n == 3 && rel.getName(1).toString().equals("mounts")));
+              })
+          .toList();
+    } catch (IOException | java.io.UncheckedIOException e) {
+      return List.of(); // changing under the walk
+    }
+  }
+}
