@@ -218,16 +218,21 @@ class DensityBenchmarkTest {
   }
 
   /**
-   * The dev guest config with a boot timeout that fits N boots at once: under TCG they share the
-   * cores, so 50 on 2 cores take over a minute (the dev config's 30 s failed them).
+   * The dev guest config with boot and create timeouts that fit N starts at once: under TCG they
+   * share the cores, so 50 on 2 cores take minutes (the dev config's 30 s boot and 60 s create
+   * failed them).
    */
   static Path benchConfig() throws Exception {
     Path dev = Repo.guestDir().resolve("kata-qemu.toml");
     Path bench = Repo.guestDir().resolve("kata-qemu-bench.toml");
-    long timeout = Math.max(30, PODS * 5L);
+    long boot = Math.max(30, PODS * 5L);
+    long create = Math.max(60, PODS * 5L);
     Files.writeString(
         bench,
-        Files.readString(dev).replaceAll("(?m)^boot_timeout = .*$", "boot_timeout = " + timeout));
+        Files.readString(dev)
+            .replaceAll("(?m)^boot_timeout = .*$", "boot_timeout = " + boot)
+            .replaceAll(
+                "(?m)^create_container_timeout = .*$", "create_container_timeout = " + create));
     return bench;
   }
 

@@ -237,13 +237,12 @@ class PodNetworkTest {
            "linux":{"namespaces":[{"type":"pid"},{"type":"mount"}]}}
           """
               .formatted(json(script));
-      sb.agent()
-          .createContainer(
-              CreateContainerRequest.newBuilder()
-                  .setContainerId("web")
-                  .setOciSpecJson(ByteString.copyFromUtf8(spec))
-                  .setRootfsPath(Sandbox.GUEST_SHARED_DIR)
-                  .build());
+      sb.createContainer(
+          CreateContainerRequest.newBuilder()
+              .setContainerId("web")
+              .setOciSpecJson(ByteString.copyFromUtf8(spec))
+              .setRootfsPath(Sandbox.GUEST_SHARED_DIR)
+              .build());
       var out = new ByteArrayOutputStream();
       var web = new GuestProcess(sb.agent(), "web", "");
       web.pumpStdout(out);

@@ -56,7 +56,7 @@ class SandboxTest {
               .setOciSpecJson(ByteString.copyFrom(specJson, StandardCharsets.UTF_8))
               .setRootfsPath(Sandbox.GUEST_SHARED_DIR)
               .build();
-      var e = assertThrows(AgentException.class, () -> sb.agent().createContainer(request));
+      var e = assertThrows(AgentException.class, () -> sb.createContainer(request));
       assertEquals(Code.INVALID_ARGUMENT, e.status().code(), e.getMessage());
     }
   }
@@ -81,13 +81,12 @@ class SandboxTest {
            "mounts":[{"destination":"/proc","type":"proc","source":"proc"}],
            "linux":{"namespaces":[{"type":"pid"},{"type":"mount"}]}}
           """;
-      sb.agent()
-          .createContainer(
-              CreateContainerRequest.newBuilder()
-                  .setContainerId("sleeper")
-                  .setOciSpecJson(ByteString.copyFromUtf8(spec))
-                  .setRootfsPath(Sandbox.GUEST_SHARED_DIR)
-                  .build());
+      sb.createContainer(
+          CreateContainerRequest.newBuilder()
+              .setContainerId("sleeper")
+              .setOciSpecJson(ByteString.copyFromUtf8(spec))
+              .setRootfsPath(Sandbox.GUEST_SHARED_DIR)
+              .build());
       sb.agent().startContainer("sleeper");
       var process = new GuestProcess(sb.agent(), "sleeper", "");
       process.signal(9);

@@ -92,8 +92,11 @@ public final class AgentClient implements AutoCloseable {
     call("UpdateRoutes", req, Empty.parser(), CALL_TIMEOUT);
   }
 
-  public void createContainer(CreateContainerRequest req) {
-    call("CreateContainer", req, Empty.parser(), CALL_TIMEOUT);
+  /**
+   * @param timeout the runtime config's {@code create_container_timeout}
+   */
+  public void createContainer(CreateContainerRequest req, Duration timeout) {
+    call("CreateContainer", req, Empty.parser(), timeout);
   }
 
   public int startContainer(String containerId) {

@@ -116,7 +116,7 @@ public final class KataRun {
   private static int runContainer(Sandbox sandbox, KataRunOptions o, String id) {
     String cid = "main";
     var agent = sandbox.agent();
-    agent.createContainer(
+    sandbox.createContainer(
         CreateContainerRequest.newBuilder()
             .setContainerId(cid)
             .setOciSpecJson(ByteString.copyFrom(OciSpecs.toBytes(OciSpecs.forRun(o, id))))

@@ -36,6 +36,7 @@ import org.tomlj.TomlTable;
  *
  * [runtime]
  * debug = false
+ * create_container_timeout = 60  # seconds the guest gets to create a container (Kata's key)
  * </pre>
  */
 public record RuntimeConfig(
@@ -50,7 +51,8 @@ public record RuntimeConfig(
     Accelerator.Mode accel,
     List<String> kernelParams,
     Duration agentBootTimeout,
-    boolean debug) {
+    boolean debug,
+    Duration createContainerTimeout) {
 
   private static final Set<String> TOP = Set.of("hypervisor", "agent", "runtime");
   private static final Set<String> HYPERVISOR =
@@ -65,7 +67,7 @@ public record RuntimeConfig(
           "accel",
           "kernel_params");
   private static final Set<String> AGENT = Set.of("boot_timeout");
-  private static final Set<String> RUNTIME = Set.of("debug");
+  private static final Set<String> RUNTIME = Set.of("debug", "create_container_timeout");
 
   /** Reads and validates {@code file}. */
   public static RuntimeConfig load(Path file) {
@@ -131,6 +133,16 @@ public record RuntimeConfig(
     }
     int bootTimeout = intIn(file, agent, "agent.boot_timeout", "boot_timeout", 30, 1, 600);
     boolean debug = bool(file, runtime, "runtime.debug", "debug");
+    // A node starting many pods at once shares its CPUs among their guests: raise it there.
+    int createTimeout =
+        intIn(
+            file,
+            runtime,
+            "runtime.create_container_timeout",
+            "create_container_timeout",
+            60,
+            1,
+            3600);
     return new RuntimeConfig(
         file,
         path(file, base, hv, "path"),
@@ -143,7 +155,8 @@ public record RuntimeConfig(
         accel,
         List.copyOf(params),
         Duration.ofSeconds(bootTimeout),
-        debug);
+        debug,
+        Duration.ofSeconds(createTimeout));
   }
 
   private static TomlTable table(Path file, TomlTable root, String key, boolean required) {

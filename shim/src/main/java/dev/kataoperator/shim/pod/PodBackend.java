@@ -57,16 +57,14 @@ public final class PodBackend implements TaskBackend {
       for (var s : adapted.shares()) {
         HostMounts.bind(s.hostSource(), s.shareTarget(), s.readOnly(), pod.stagingDir());
       }
-      sb.agent()
-          .createContainer(
-              CreateContainerRequest.newBuilder()
-                  .setContainerId(req.containerId())
-                  .setOciSpecJson(
-                      ByteString.copyFrom(PodSpec.JSON.writeValueAsBytes(adapted.spec())))
-                  .setRootfsPath(guestShare + "/rootfs")
-                  .setTerminal(req.io().terminal())
-                  .setStdin(req.io().stdin().isPresent())
-                  .build());
+      sb.createContainer(
+          CreateContainerRequest.newBuilder()
+              .setContainerId(req.containerId())
+              .setOciSpecJson(ByteString.copyFrom(PodSpec.JSON.writeValueAsBytes(adapted.spec())))
+              .setRootfsPath(guestShare + "/rootfs")
+              .setTerminal(req.io().terminal())
+              .setStdin(req.io().stdin().isPresent())
+              .build());
       String id = req.containerId();
       pod.timeline().mark(Timeline.CREATED, id);
       live.add(id);

@@ -1,5 +1,6 @@
 package dev.kataoperator.shim.sandbox;
 
+import dev.kataoperator.agent.v1.CreateContainerRequest;
 import dev.kataoperator.agent.v1.CreateSandboxRequest;
 import dev.kataoperator.agent.v1.HealthResponse;
 import dev.kataoperator.agent.v1.SharedFilesystem;
@@ -40,14 +41,30 @@ public final class Sandbox implements AutoCloseable {
   private final Vm vm;
   private final AgentClient agent;
   private final HealthResponse health;
+  private final Duration createContainerTimeout;
   private volatile boolean closed;
 
-  private Sandbox(String id, Path runDir, Vm vm, AgentClient agent, HealthResponse health) {
+  private Sandbox(
+      String id,
+      Path runDir,
+      Vm vm,
+      AgentClient agent,
+      HealthResponse health,
+      Duration createContainerTimeout) {
     this.id = id;
     this.runDir = runDir;
     this.vm = vm;
     this.agent = agent;
     this.health = health;
+    this.createContainerTimeout = createContainerTimeout;
+  }
+
+  /**
+   * Creates a container in the guest within the config's {@code create_container_timeout}: the
+   * guest's share of a busy node's CPUs decides how long that takes, not a constant.
+   */
+  public void createContainer(CreateContainerRequest request) {
+    agent.createContainer(request, createContainerTimeout);
   }
 
   /**
@@ -163,7 +180,8 @@ public final class Sandbox implements AutoCloseable {
                       .setMountPoint(GUEST_SHARED_DIR))
               .build());
       timeline.mark(Timeline.SANDBOX);
-      return new Sandbox(spec.id(), spec.runDir(), vm, agent, health);
+      return new Sandbox(
+          spec.id(), spec.runDir(), vm, agent, health, config.createContainerTimeout());
     } catch (RuntimeException e) {
       if (agent != null) {
         agent.close();

@@ -39,6 +39,7 @@ class RuntimeConfigTest {
     assertEquals(ShareKind.VIRTIO_9P, c.sharedFs());
     assertEquals(Accelerator.Mode.AUTO, c.accel());
     assertEquals(Duration.ofSeconds(30), c.agentBootTimeout());
+    assertEquals(Duration.ofSeconds(60), c.createContainerTimeout());
     assertEquals(Optional.empty(), c.virtiofsd());
   }
 
@@ -59,6 +60,7 @@ class RuntimeConfigTest {
                 boot_timeout = 90
                 [runtime]
                 debug = true
+                create_container_timeout = 300
                 """);
     assertEquals(512, c.defaultMemoryMiB());
     assertEquals(2, c.defaultVcpus());
@@ -68,6 +70,7 @@ class RuntimeConfigTest {
     assertEquals(List.of("agent.log=debug"), c.kernelParams());
     assertEquals(Duration.ofSeconds(90), c.agentBootTimeout());
     assertTrue(c.debug());
+    assertEquals(Duration.ofSeconds(300), c.createContainerTimeout());
   }
 
   @Test
