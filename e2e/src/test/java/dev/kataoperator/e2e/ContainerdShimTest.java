@@ -130,6 +130,24 @@ abstract class ContainerdShimTest {
             .split("\\s+")[1];
     String cmdline = Files.readString(Path.of("/proc", pid, "cmdline"));
     assertTrue(cmdline.contains("qemu-system"), "task pid " + pid + " is " + cmdline);
+    // QEMU keeps only the capabilities its 9p server and tap need (QemuHypervisor).
+    long chown = 1L << 0, dacOverride = 1L << 1, dacReadSearch = 1L << 2, fowner = 1L << 3;
+    long fsetid = 1L << 4, netAdmin = 1L << 12;
+    long expected = chown | dacOverride | dacReadSearch | fowner | fsetid | netAdmin;
+    String status = Files.readString(Path.of("/proc", pid, "status"));
+    for (String field : List.of("CapBnd", "CapEff", "CapPrm")) {
+      long caps =
+          Long.parseUnsignedLong(
+              status
+                  .lines()
+                  .filter(l -> l.startsWith(field + ":"))
+                  .findFirst()
+                  .orElseThrow()
+                  .substring(field.length() + 1)
+                  .strip(),
+              16);
+      assertEquals(expected, caps, field + " of QEMU: " + Long.toHexString(caps));
+    }
 
     assertEquals(0, containerd.ctr("task", "kill", "-s", "KILL", "longrun").exit());
     long deadline = System.nanoTime() + 30_000_000_000L;

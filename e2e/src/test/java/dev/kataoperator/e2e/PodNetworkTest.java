@@ -233,7 +233,8 @@ class PodNetworkTest {
           """
           {"ociVersion":"1.1.0","process":{"args":["sh","-c",%s],"cwd":"/","user":{"uid":0,"gid":0},
            "env":["PATH=/bin"]},"root":{"path":"rootfs"},
-           "mounts":[{"destination":"/proc","type":"proc","source":"proc"}],
+           "mounts":[{"destination":"/proc","type":"proc","source":"proc"},
+                    {"destination":"/dev","type":"tmpfs","source":"tmpfs","options":["nosuid","mode=755"]}],
            "linux":{"namespaces":[{"type":"pid"},{"type":"mount"}]}}
           """
               .formatted(json(script));

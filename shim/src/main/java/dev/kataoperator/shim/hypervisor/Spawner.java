@@ -6,6 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -42,6 +43,20 @@ public final class Spawner {
           null);
     }
     var cmd = new ArrayList<String>(List.of(setpriv.toString(), "--pdeathsig", "KILL", "--"));
+    cmd.addAll(command);
+    return cmd;
+  }
+
+  /**
+   * {@code command} run with only {@code capabilities} (capabilities(7) names without {@code CAP_},
+   * lower case) in its bounding set: a root process can then never hold any other, whatever it
+   * executes. Put it right before the binary, after anything that needs more (nsenter).
+   */
+  public static List<String> withOnlyCapabilities(Set<String> capabilities, List<String> command) {
+    var keep = new StringBuilder("-all");
+    capabilities.stream().sorted().forEach(c -> keep.append(",+").append(c));
+    var cmd =
+        new ArrayList<String>(List.of(SETPRIV.toString(), "--bounding-set", keep.toString(), "--"));
     cmd.addAll(command);
     return cmd;
   }

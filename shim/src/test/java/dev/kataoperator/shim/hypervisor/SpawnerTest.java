@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.kataoperator.shim.errors.ShimException.Kind;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Set;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -18,6 +19,14 @@ class SpawnerTest {
     assertEquals(
         List.of(
             "/usr/bin/setpriv", "--pdeathsig", "KILL", "--", "/usr/bin/qemu-system-x86_64", "-S"),
+        cmd);
+  }
+
+  @Test
+  void capabilitiesAreCutFromTheBoundingSetBeforeTheBinaryRuns() {
+    var cmd = Spawner.withOnlyCapabilities(Set.of("net_admin", "chown"), List.of("/bin/qemu"));
+    assertEquals(
+        List.of("/usr/bin/setpriv", "--bounding-set", "-all,+chown,+net_admin", "--", "/bin/qemu"),
         cmd);
   }
 

@@ -3,6 +3,7 @@ package dev.kataoperator.shim.hypervisor.qemu;
 import dev.kataoperator.shim.hypervisor.Accelerator;
 import dev.kataoperator.shim.hypervisor.Hypervisor;
 import dev.kataoperator.shim.hypervisor.HypervisorException;
+import dev.kataoperator.shim.hypervisor.Spawner;
 import dev.kataoperator.shim.hypervisor.Vm;
 import dev.kataoperator.shim.hypervisor.VmConfig;
 import dev.kataoperator.shim.hypervisor.VmConfig.ShareKind;
@@ -13,6 +14,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 
 /** Boots sandbox VMs with QEMU: a {@code pc} machine, direct kernel boot, virtio everywhere. */
 public final class QemuHypervisor implements Hypervisor {
@@ -23,6 +25,16 @@ public final class QemuHypervisor implements Hypervisor {
   public static final String AGENT_PORT = "agent.0";
 
   private static final Duration START_TIMEOUT = Duration.ofSeconds(10);
+
+  /**
+   * What QEMU keeps of root's capabilities: its 9p server acting on the share's files as the guest
+   * asks (ownership, modes, files of any owner) and attaching to the pod's tap. Everything else
+   * leaves its bounding set before it runs: no mknod (a guest cannot make a device node on the host
+   * through 9p), no sys_admin, sys_ptrace, sys_module, net_raw, setuid or kill.
+   */
+  static final Set<String> QEMU_CAPABILITIES =
+      Set.of("chown", "dac_override", "dac_read_search", "fowner", "fsetid", "net_admin");
+
   // Kept short: under TCG every console byte costs, and the kernel must not linger on panic.
   private static final List<String> BASE_KERNEL_PARAMS =
       List.of(
@@ -77,7 +89,8 @@ public final class QemuHypervisor implements Hypervisor {
       for (var nic : config.nics()) {
         args.add(new QemuArgs.TapNic(nic.id(), nic.tapName(), nic.macAddress()));
       }
-      List<String> cmd = QemuArgs.commandLine(qemuBinary, args);
+      List<String> cmd =
+          Spawner.withOnlyCapabilities(QEMU_CAPABILITIES, QemuArgs.commandLine(qemuBinary, args));
       if (config.netns().isPresent()) {
         // QEMU opens the pod's tap devices by name, so it must run in the pod's netns; its
         // control and agent sockets are path-based and unaffected.
