@@ -394,10 +394,19 @@ public final class Containerd implements AutoCloseable {
   }
 
   public Result ctrWithInput(byte[] stdin, String... args) throws Exception {
+    return ctr(stdin, 180, args);
+  }
+
+  /** ctr with a deadline of its own: one start among many at once may take minutes. */
+  public Result ctrWithin(long timeoutSeconds, String... args) throws Exception {
+    return ctr(null, timeoutSeconds, args);
+  }
+
+  private Result ctr(byte[] stdin, long timeoutSeconds, String... args) throws Exception {
     var cmd =
         new ArrayList<String>(List.of(version.ctr.toString(), "--address", socket().toString()));
     cmd.addAll(List.of(args));
-    return run(cmd, stdin, 180);
+    return run(cmd, stdin, timeoutSeconds);
   }
 
   /** crictl against this containerd's CRI plugin; stdout is stripped of its final newline. */
