@@ -216,18 +216,28 @@ class TaskServiceTest {
     assertTrue(backend.shutdown, "the backend (the VM) was shut down");
   }
 
+  /**
+   * Starts a Create of {@code id} that is expected to fail, in the background; returns once the
+   * backend is at it (a loaded machine starts it late).
+   */
+  java.util.concurrent.CompletableFuture<TtrpcException> failingCreateUnderway(String id)
+      throws Exception {
+    var creating =
+        java.util.concurrent.CompletableFuture.supplyAsync(
+            () -> assertThrows(TtrpcException.class, () -> create(id)), BACKGROUND);
+    long deadline = System.nanoTime() + 10_000_000_000L;
+    while (backend.calls.stream().noneMatch(c -> c.startsWith("create " + id + " "))) {
+      assertTrue(System.nanoTime() < deadline, "Create never reached the backend");
+      Thread.sleep(5);
+    }
+    return creating;
+  }
+
   @Test
   void aShutdownAskedDuringAFailingCreateIsHonouredOnceNothingIsLeft() throws Exception {
     backend.createTakes = Duration.ofMillis(800);
     backend.failCreate = new IllegalStateException("the VM did not boot");
-    var creating =
-        java.util.concurrent.CompletableFuture.runAsync(
-            () -> assertThrows(TtrpcException.class, () -> create("doomed")), BACKGROUND);
-    long deadline = System.nanoTime() + 10_000_000_000L;
-    while (backend.calls.stream().noneMatch(c -> c.startsWith("create doomed"))) {
-      assertTrue(System.nanoTime() < deadline, "Create never reached the backend");
-      Thread.sleep(5); // until Create is in progress (a loaded machine starts it late)
-    }
+    var creating = failingCreateUnderway("doomed");
     call("Shutdown", ShutdownRequest.newBuilder().setId("doomed").build(), Empty.parser());
     assertEquals(1, shutdownCalled.getCount(), "a container is still being created: not yet");
     creating.get(10, TimeUnit.SECONDS);
@@ -242,14 +252,7 @@ class TaskServiceTest {
   @Test
   void aShutdownAskedDuringASucceedingCreateUndoesIt() throws Exception {
     backend.createTakes = Duration.ofMillis(800);
-    var creating =
-        java.util.concurrent.CompletableFuture.supplyAsync(
-            () -> assertThrows(TtrpcException.class, () -> create("late")), BACKGROUND);
-    long deadline = System.nanoTime() + 10_000_000_000L;
-    while (backend.calls.stream().noneMatch(c -> c.startsWith("create late"))) {
-      assertTrue(System.nanoTime() < deadline, "Create never reached the backend");
-      Thread.sleep(5);
-    }
+    var creating = failingCreateUnderway("late");
     call("Shutdown", ShutdownRequest.newBuilder().setId("late").build(), Empty.parser());
     assertEquals(Code.DEADLINE_EXCEEDED, creating.get(10, TimeUnit.SECONDS).code());
     assertTrue(shutdownCalled.await(10, TimeUnit.SECONDS), "the shim did not leave");
@@ -266,24 +269,30 @@ class TaskServiceTest {
   void aShutdownAskedDuringTheLastDeleteIsHonouredWhenItFinishes() throws Exception {
     create("c1");
     backend.deleteTakes = Duration.ofMillis(800);
-    var deleting =
-        java.util.concurrent.CompletableFuture.runAsync(
-            () ->
-                call(
-                    "Delete",
-                    DeleteRequest.newBuilder().setId("c1").build(),
-                    DeleteResponse.parser()),
-            BACKGROUND);
-    long deadline = System.nanoTime() + 10_000_000_000L;
-    while (!backend.calls.contains("delete c1")) {
-      assertTrue(System.nanoTime() < deadline, "Delete never reached the backend");
-      Thread.sleep(5);
-    }
+    var deleting = deleteUnderway("c1");
     call("Shutdown", ShutdownRequest.newBuilder().setId("c1").build(), Empty.parser());
     assertEquals(1, shutdownCalled.getCount(), "the container is still being deleted: not yet");
     deleting.get(10, TimeUnit.SECONDS);
     assertTrue(shutdownCalled.await(10, TimeUnit.SECONDS), "the shim did not leave");
     assertTrue(backend.shutdown, "the backend (the VM) was shut down");
+  }
+
+  /** Starts a Delete of {@code id} in the background; returns once the backend is at it. */
+  java.util.concurrent.CompletableFuture<Void> deleteUnderway(String id) throws Exception {
+    var deleting =
+        java.util.concurrent.CompletableFuture.runAsync(
+            () ->
+                call(
+                    "Delete",
+                    DeleteRequest.newBuilder().setId(id).build(),
+                    DeleteResponse.parser()),
+            BACKGROUND);
+    long deadline = System.nanoTime() + 10_000_000_000L;
+    while (!backend.calls.contains("delete " + id)) {
+      assertTrue(System.nanoTime() < deadline, "Delete never reached the backend");
+      Thread.sleep(5);
+    }
+    return deleting;
   }
 
   /** A Shutdown while an idle container remains means nothing, later either (as runc's shim). */
@@ -292,19 +301,7 @@ class TaskServiceTest {
     create("idle");
     create("c2");
     backend.deleteTakes = Duration.ofMillis(300);
-    var deleting =
-        java.util.concurrent.CompletableFuture.runAsync(
-            () ->
-                call(
-                    "Delete",
-                    DeleteRequest.newBuilder().setId("c2").build(),
-                    DeleteResponse.parser()),
-            BACKGROUND);
-    long deadline = System.nanoTime() + 10_000_000_000L;
-    while (!backend.calls.contains("delete c2")) {
-      assertTrue(System.nanoTime() < deadline, "Delete never reached the backend");
-      Thread.sleep(5);
-    }
+    var deleting = deleteUnderway("c2");
     call("Shutdown", ShutdownRequest.newBuilder().setId("c2").build(), Empty.parser());
     deleting.get(10, TimeUnit.SECONDS);
     call("Delete", DeleteRequest.newBuilder().setId("idle").build(), DeleteResponse.parser());
