@@ -305,8 +305,9 @@ public final class TaskService {
   StartResponse start(StartRequest r) throws Exception {
     Proc p = proc(r.getId(), r.getExecId());
     synchronized (p) {
-      if (p.started) {
-        throw TtrpcException.failedPrecondition("process %s already started", describe(p));
+      if (p.started || p.exited()) {
+        throw TtrpcException.failedPrecondition(
+            "process %s already %s", describe(p), p.started ? "started" : "killed");
       }
       try {
         p.pid = p.handle.start();
@@ -341,6 +342,11 @@ public final class TaskService {
       LOG.log(Level.WARNING, "waiting for " + describe(p) + " failed; reporting it as exited", e);
       exit = new TaskBackend.Exit(p.pid, 255, Instant.now());
     }
+    exited(p, exit);
+  }
+
+  /** Publishes {@code p}'s exit and answers its waiters. */
+  private void exited(Proc p, TaskBackend.Exit exit) {
     events.publish(
         TaskExit.newBuilder()
             .setContainerId(p.containerId)
@@ -482,8 +488,32 @@ public final class TaskService {
       // its exit: a minute, on every `kubectl exec` of a typo, before this answer.
       throw TtrpcException.failedPrecondition("process %s not started", describe(p));
     }
+    if (p.execId.isEmpty() && !p.started && r.getSignal() != 0) {
+      synchronized (p) { // a Start in progress holds it: after it, this is a running process
+        if (!p.started && !p.exited()) {
+          killNeverStarted(p, r);
+          return Empty.getDefaultInstance();
+        }
+      }
+    }
     p.handle.kill(r.getSignal(), r.getAll());
     return Empty.getDefaultInstance();
+  }
+
+  /**
+   * A container created and never (or unsuccessfully) started ends when killed, as runc's waiting
+   * init does: its exit is reported at once. containerd's cleanup of a start its client gave up on
+   * kills the task, waits for that exit and only then deletes; with no exit it waited a minute and
+   * left the pod unknown, its VM running.
+   */
+  private void killNeverStarted(Proc p, KillRequest r) {
+    try {
+      p.handle.kill(r.getSignal(), r.getAll());
+    } catch (Exception e) {
+      // Not running in the guest (its start failed, or the VM is gone): ended all the same.
+      LOG.log(Level.DEBUG, "kill of never-started " + describe(p) + ": " + e.getMessage());
+    }
+    exited(p, new TaskBackend.Exit(p.pid, 128 + r.getSignal(), Instant.now()));
   }
 
   PidsResponse pids(PidsRequest r) throws Exception {

@@ -245,6 +245,39 @@ class TaskServiceTest {
   }
 
   /**
+   * A created container that is killed before it starts, or whose start failed, has exited, as
+   * runc's waiting init: containerd's cleanup of a start its client gave up on kills, waits for
+   * that exit, then deletes (a CI run waited a minute for it and left the pod's VM running).
+   */
+  @ParameterizedTest
+  @ValueSource(booleans = {false, true})
+  void aContainerKilledBeforeItStartedHasExited(boolean startFailed) throws Exception {
+    create("c1");
+    if (startFailed) {
+      backend.failStart = new IllegalStateException("crun start: container is not running");
+      fails("Start", StartRequest.newBuilder().setId("c1").build());
+    }
+    var waiting =
+        java.util.concurrent.CompletableFuture.supplyAsync(
+            () -> call("Wait", WaitRequest.newBuilder().setId("c1").build(), WaitResponse.parser()),
+            BACKGROUND);
+    call(
+        "Kill",
+        KillRequest.newBuilder().setId("c1").setSignal(9).setAll(true).build(),
+        Empty.parser());
+    assertEquals(137, waiting.get(10, TimeUnit.SECONDS).getExitStatus());
+    assertEquals(
+        Status.STOPPED,
+        call("State", StateRequest.newBuilder().setId("c1").build(), StateResponse.parser())
+            .getStatus());
+    assertEquals(
+        Code.FAILED_PRECONDITION,
+        fails("Start", StartRequest.newBuilder().setId("c1").build()).code());
+    call("Delete", DeleteRequest.newBuilder().setId("c1").build(), DeleteResponse.parser());
+    assertTrue(topics().contains("/tasks/exit"), topics().toString());
+  }
+
+  /**
    * A Shutdown while the only container is being created is containerd giving up on that Create
    * (its Delete found it still being created); when the Create then succeeds, before the closed
    * connection is noticed, the container is undone and the shim leaves.
