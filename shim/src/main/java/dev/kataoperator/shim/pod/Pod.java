@@ -84,9 +84,18 @@ final class Pod {
     return bindsDir;
   }
 
-  /** The guest's read-only view of {@link #bindsDir}. */
-  Path shareDir() {
-    return shareDir;
+  /** Removes container {@code id}'s binds and their view in the share. */
+  void removeBinds(String id) {
+    removeBinds(runDir, id);
+  }
+
+  private static void removeBinds(Path runDir, String id) {
+    Ids.requireValid("container id", id);
+    // The view's copies go with their originals; unmounted first in case one is busy.
+    HostMounts.unmountAllUnder(runDir.resolve(SHARE_DIR).resolve(id));
+    Path binds = runDir.resolve(BINDS_DIR).resolve(id);
+    HostMounts.unmountAllUnder(binds);
+    RunDirs.deleteQuietly(binds);
   }
 
   /** Where read-only binds are made before they are moved into {@link #bindsDir}. */
@@ -287,10 +296,7 @@ final class Pod {
     }
     HostMounts.unmountAllUnder(context.bundle().resolve("rootfs"));
     if (!context.id().equals(context.groupId())) {
-      Ids.requireValid("container id", context.id());
-      HostMounts.unmountAllUnder(dir.resolve(SHARE_DIR).resolve(context.id()));
-      HostMounts.unmountAllUnder(dir.resolve(BINDS_DIR).resolve(context.id()));
-      RunDirs.deleteQuietly(dir.resolve(BINDS_DIR).resolve(context.id()));
+      removeBinds(dir, context.id());
       return;
     }
     try {

@@ -5,7 +5,6 @@ import dev.kataoperator.shim.agent.AgentException;
 import dev.kataoperator.shim.containerd.TaskBackend;
 import dev.kataoperator.shim.containerd.io.ProcessIo;
 import dev.kataoperator.shim.sandbox.Ids;
-import dev.kataoperator.shim.sandbox.RunDirs;
 import dev.kataoperator.shim.sandbox.Sandbox;
 import dev.kataoperator.shim.sandbox.Timeline;
 import java.lang.System.Logger.Level;
@@ -103,11 +102,7 @@ final class PodContainer implements TaskBackend.Container {
 
   /** Undoes what creating container {@code id} did on the host. */
   static void unmount(Pod pod, String id, Path bundle, boolean mountedRootfs) {
-    Path binds = bindsOf(pod, id);
-    // The view's copies go with their originals; unmounted first in case one is busy.
-    HostMounts.unmountAllUnder(pod.shareDir().resolve(binds.getFileName()));
-    HostMounts.unmountAllUnder(binds);
-    RunDirs.deleteQuietly(binds);
+    pod.removeBinds(id);
     if (mountedRootfs) {
       HostMounts.unmountAllUnder(bundle.resolve("rootfs"));
     }
