@@ -20,6 +20,6 @@ public final class KataShim implements ShimHooks {
 
   @Override
   public void cleanup(ShimContext context) {
-    Pod.cleanup(context);
+    Pod.cleanup(context, NodeHost.INSTANCE);
   }
 }

@@ -1,7 +1,5 @@
 package dev.kataoperator.shim.pod;
 
-import dev.kataoperator.contract.HostVirtualization;
-import dev.kataoperator.contract.PayloadLayout;
 import dev.kataoperator.shim.agent.AgentClient;
 import dev.kataoperator.shim.agent.AgentException;
 import dev.kataoperator.shim.config.RuntimeConfig;
@@ -10,7 +8,6 @@ import dev.kataoperator.shim.errors.ShimException.Kind;
 import dev.kataoperator.shim.network.NetworkException;
 import dev.kataoperator.shim.network.PodNetwork;
 import dev.kataoperator.shim.network.PortForwarding;
-import dev.kataoperator.shim.sandbox.Hypervisors;
 import dev.kataoperator.shim.sandbox.Ids;
 import dev.kataoperator.shim.sandbox.RunDirs;
 import dev.kataoperator.shim.sandbox.Sandbox;
@@ -30,7 +27,6 @@ import java.util.concurrent.CopyOnWriteArrayList;
  */
 final class Pod {
   private static final System.Logger LOG = System.getLogger(Pod.class.getName());
-  static final Path RUN_ROOT = PayloadLayout.SHIM_RUN_ROOT;
   private static final String NETNS_FILE = "netns";
   private static final String CGROUPS_FILE = "cgroups";
 
@@ -50,25 +46,32 @@ final class Pod {
   static final int VM_DIED_STATUS = 128 + 9;
 
   private final ShimContext context;
+  private final PodHost host;
   private final Path runDir;
   private final Path shareDir;
   private final Path bindsDir;
   private final List<OomEvents> oomListeners = new CopyOnWriteArrayList<>();
   private volatile Sandbox sandbox;
   private volatile PodNetwork network;
-  private volatile PodCgroup cgroup;
+  private volatile PodHost.Cgroup cgroup;
   private volatile PortForwarding portForwarding;
   private final Timeline timeline = Timeline.sinceProcessStart();
 
-  Pod(ShimContext context) {
+  Pod(ShimContext context, PodHost host) {
     this.context = context;
-    this.runDir = runDirOf(context);
+    this.host = host;
+    this.runDir = runDirOf(host, context);
     this.shareDir = runDir.resolve(SHARE_DIR);
     this.bindsDir = runDir.resolve(BINDS_DIR);
   }
 
   String id() {
     return context.groupId();
+  }
+
+  /** The node, as this pod acts on it. */
+  PodHost host() {
+    return host;
   }
 
   /** When each phase of the pod's life happened; logged when the pod ends. */
@@ -86,15 +89,15 @@ final class Pod {
 
   /** Removes container {@code id}'s binds and their view in the share. */
   void removeBinds(String id) {
-    removeBinds(runDir, id);
+    removeBinds(host, runDir, id);
   }
 
-  private static void removeBinds(Path runDir, String id) {
+  private static void removeBinds(PodHost host, Path runDir, String id) {
     Ids.requireValid("container id", id);
     // The view's copies go with their originals; unmounted first in case one is busy.
-    HostMounts.unmountAllUnder(runDir.resolve(SHARE_DIR).resolve(id));
+    host.unmountAllUnder(runDir.resolve(SHARE_DIR).resolve(id));
     Path binds = runDir.resolve(BINDS_DIR).resolve(id);
-    HostMounts.unmountAllUnder(binds);
+    host.unmountAllUnder(binds);
     RunDirs.deleteQuietly(binds);
   }
 
@@ -104,11 +107,11 @@ final class Pod {
   }
 
   /** The pod's run directory; checks every id before anything is built from it. */
-  static Path runDirOf(ShimContext context) {
+  static Path runDirOf(PodHost host, ShimContext context) {
     String ns = context.namespace().isEmpty() ? "default" : context.namespace();
     Ids.requireValid("namespace", ns);
     Ids.requireValid("pod id", context.groupId());
-    return RUN_ROOT.resolve(ns).resolve(context.groupId());
+    return host.runRoot().resolve(ns).resolve(context.groupId());
   }
 
   /**
@@ -121,11 +124,11 @@ final class Pod {
     }
     RuntimeConfig config = RuntimeConfig.load(configPath);
     RunDirs.createOwned(runDir);
-    HostMounts.makeShare(bindsDir, shareDir, stagingDir());
+    host.makeShare(bindsDir, shareDir, stagingDir());
     if (spec.networkNamespace().isPresent()) {
       // Recorded first, so that cleanup after a crash finds the taps to remove.
       Files.writeString(runDir.resolve(NETNS_FILE), spec.networkNamespace().get().toString());
-      network = PodNetwork.attach(spec.networkNamespace().get());
+      network = host.attachNetwork(spec.networkNamespace().get());
       timeline.mark(Timeline.NETWORK);
     }
     try {
@@ -142,15 +145,15 @@ final class Pod {
                   spec.networkNamespace(),
                   network == null ? List.of() : network.nics()),
               config,
-              Hypervisors.forConfig(config),
-              HostVirtualization.probe(),
+              host.hypervisor(config),
+              host.virtualization(),
               timeline);
       if (network != null) {
         network.configureGuest(sandbox.agent());
         portForwarding = startPortForwarding(spec.networkNamespace().get(), sandbox.agent());
       }
       cgroup =
-          PodCgroup.join(spec.cgroupsPath(), sandbox.vm().pids(), runDir.resolve(CGROUPS_FILE))
+          host.joinCgroup(spec.cgroupsPath(), sandbox.vm().pids(), runDir.resolve(CGROUPS_FILE))
               .orElse(null);
     } catch (RuntimeException e) {
       close();
@@ -238,7 +241,7 @@ final class Pod {
   /** kubectl port-forward into the VM; a pod without it (no iptables on the node) still runs. */
   private PortForwarding startPortForwarding(Path netns, AgentClient agent) {
     try {
-      return PortForwarding.start(netns, PortForwarding.Guest.through(agent));
+      return host.startPortForwarding(netns, agent);
     } catch (NetworkException e) {
       LOG.log(
           Level.WARNING,
@@ -278,7 +281,7 @@ final class Pod {
       network.detach();
       network = null;
     }
-    HostMounts.unmountAllUnder(runDir);
+    host.unmountAllUnder(runDir);
     RunDirs.deleteQuietly(runDir);
   }
 
@@ -287,29 +290,29 @@ final class Pod {
    * mounts; for the pod's sandbox container (the one the shim was grouped by) the whole pod too:
    * taps, every mount and the run directory. Its VM died with the shim (tied to its life).
    */
-  static void cleanup(ShimContext context) {
-    Path dir = runDirOf(context);
+  static void cleanup(ShimContext context, PodHost host) {
+    Path dir = runDirOf(host, context);
     if (context.id().equals(context.groupId())) {
       // The pod's VM and helpers normally died with its shim; one that outlived it (or raced its
       // stop) must not keep the mounts and taps removed below busy.
-      RunDirs.killProcessesUsing(dir);
+      host.killProcessesUsing(dir);
     }
-    HostMounts.unmountAllUnder(context.bundle().resolve("rootfs"));
+    host.unmountAllUnder(context.bundle().resolve("rootfs"));
     if (!context.id().equals(context.groupId())) {
-      removeBinds(dir, context.id());
+      removeBinds(host, dir, context.id());
       return;
     }
     try {
       Path netns = dir.resolve(NETNS_FILE);
       if (Files.isRegularFile(netns)) {
-        PodNetwork.detachAll(Path.of(Files.readString(netns).strip()));
+        host.detachAllNetworks(Path.of(Files.readString(netns).strip()));
       }
     } catch (IOException | RuntimeException e) {
       LOG.log(
           Level.WARNING, "pod " + context.groupId() + ": removing its network: " + e.getMessage());
     }
-    PodCgroup.removeRecorded(dir.resolve(CGROUPS_FILE));
-    HostMounts.unmountAllUnder(dir);
+    host.removeRecordedCgroups(dir.resolve(CGROUPS_FILE));
+    host.unmountAllUnder(dir);
     RunDirs.deleteQuietly(dir);
   }
 }

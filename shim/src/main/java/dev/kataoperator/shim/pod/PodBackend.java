@@ -32,7 +32,11 @@ public final class PodBackend implements TaskBackend {
   private final Set<String> live = ConcurrentHashMap.newKeySet();
 
   public PodBackend(ShimContext context) {
-    this.pod = new Pod(context);
+    this(context, NodeHost.INSTANCE);
+  }
+
+  PodBackend(ShimContext context, PodHost host) {
+    this.pod = new Pod(context, host);
   }
 
   @Override
@@ -46,16 +50,18 @@ public final class PodBackend implements TaskBackend {
     ObjectNode spec = PodSpec.read(req.bundle());
     PodSpec.refuseHostNamespaces(spec);
     GuestSpec.refuseBidirectionalPropagation(spec);
+    PodSpec podSpec = PodSpec.of(spec, pod.id());
+    // The spec is read in full before anything is done on the node: a bad one boots no VM.
+    Path binds = PodContainer.bindsOf(pod, req.containerId());
+    String guestShare = Sandbox.GUEST_SHARED_DIR + "/" + req.containerId();
+    var adapted = GuestSpec.adapt(spec, binds.resolve("mounts"), guestShare + "/mounts");
     Path rootfs = req.bundle().resolve("rootfs");
-    boolean mounted = mountRootfs(req.rootfs(), rootfs);
+    boolean mounted = mountRootfs(pod.host(), req.rootfs(), rootfs);
     try {
-      Sandbox sb = pod.ensureBooted(PodSpec.of(spec, pod.id()), PodSpec.configPath(req.options()));
-      Path binds = PodContainer.bindsOf(pod, req.containerId());
-      HostMounts.bind(rootfs, binds.resolve("rootfs"), false, pod.stagingDir());
-      String guestShare = Sandbox.GUEST_SHARED_DIR + "/" + req.containerId();
-      var adapted = GuestSpec.adapt(spec, binds.resolve("mounts"), guestShare + "/mounts");
+      Sandbox sb = pod.ensureBooted(podSpec, PodSpec.configPath(req.options()));
+      pod.host().bind(rootfs, binds.resolve("rootfs"), false, pod.stagingDir());
       for (var s : adapted.shares()) {
-        HostMounts.bind(s.hostSource(), s.shareTarget(), s.readOnly(), pod.stagingDir());
+        pod.host().bind(s.hostSource(), s.shareTarget(), s.readOnly(), pod.stagingDir());
       }
       sb.createContainer(
           CreateContainerRequest.newBuilder()
@@ -80,7 +86,8 @@ public final class PodBackend implements TaskBackend {
   }
 
   /** Mounts containerd's rootfs mounts at the bundle's rootfs, as the runc shim does. */
-  private static boolean mountRootfs(List<Mount> mounts, Path rootfs) throws IOException {
+  private static boolean mountRootfs(PodHost host, List<Mount> mounts, Path rootfs)
+      throws IOException {
     if (mounts.isEmpty()) {
       if (!Files.isDirectory(rootfs)) {
         throw new IllegalArgumentException("no rootfs mounts and no " + rootfs);
@@ -89,7 +96,7 @@ public final class PodBackend implements TaskBackend {
     }
     Files.createDirectories(rootfs);
     for (Mount m : mounts) {
-      HostMounts.mount(m.getType(), m.getSource(), rootfs, m.getOptionsList());
+      host.mount(m.getType(), m.getSource(), rootfs, m.getOptionsList());
     }
     return true;
   }

@@ -16,7 +16,7 @@ import java.util.Set;
  * and hybrid hosts and the cgroupfs driver's paths; a systemd-driver path ("slice:prefix:name") is
  * left to systemd and reported once.
  */
-final class PodCgroup {
+final class PodCgroup implements PodHost.Cgroup {
   private static final System.Logger LOG = System.getLogger(PodCgroup.class.getName());
   // v1 controllers that need no setup before a task joins (cpuset would need cpus/mems copied).
   private static final Set<String> V1_CONTROLLERS =
@@ -75,7 +75,8 @@ final class PodCgroup {
   }
 
   /** Removes the cgroups this shim created, once the VM is gone (empty cgroups only). */
-  void remove() {
+  @Override
+  public void remove() {
     for (Path dir : created.reversed()) {
       try {
         Files.deleteIfExists(dir);

@@ -104,7 +104,7 @@ final class PodContainer implements TaskBackend.Container {
   static void unmount(Pod pod, String id, Path bundle, boolean mountedRootfs) {
     pod.removeBinds(id);
     if (mountedRootfs) {
-      HostMounts.unmountAllUnder(bundle.resolve("rootfs"));
+      pod.host().unmountAllUnder(bundle.resolve("rootfs"));
     }
   }
 }
