@@ -32,7 +32,7 @@ import java.util.TreeSet;
  *       works.
  *   <li>{@code kataoperator.dev/virtualization} (annotation): hardware | nested | pvm | none.
  *   <li>{@code kataoperator.dev/hypervisors} (annotation): comma-separated VMMs usable on the node,
- *       e.g. {@code qemu,firecracker}.
+ *       ({@code qemu} in this release).
  *   <li>{@code kataoperator.dev/payload-version} (annotation): the /opt/kata version installed.
  *   <li>{@code kataoperator.dev/message} (annotation): one line, the cause when failed.
  *   <li>{@code kataoperator.dev/config-hash} (annotation): the {@link #ENV_CONFIG_HASH} value the
@@ -94,7 +94,7 @@ public final class InstallerContract {
 
   /**
    * Runtime classes to install: comma-separated {@code name=hypervisor}, e.g. {@code
-   * kata-qemu=qemu,kata-fc=firecracker}.
+   * kata-qemu=qemu}.
    */
   public static final String ENV_RUNTIME_CLASSES = "KATA_RUNTIME_CLASSES";
 
