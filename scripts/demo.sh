@@ -167,30 +167,20 @@ ls -l "$work/opt-kata/bin/"
 
 say "1c. a pod through containerd's CRI, as kubelet would start it (runtime handler kata-qemu)"
 mkdir -p "$work/net.d" "$work/logs"
-cat > "$work/net.d/10-demo.conflist" <<JSON
-{"cniVersion":"1.0.0","name":"kata-demo","plugins":[{"type":"bridge","bridge":"katademo0","isGateway":true,
- "ipMasq":false,"ipam":{"type":"host-local","ranges":[[{"subnet":"10.88.99.0/24"}]],
- "routes":[{"dst":"0.0.0.0/0"}],"dataDir":"$work/ipam"}}]}
-JSON
-cat > "$work/containerd.toml" <<TOML
-version = 2
-root = "$work/containerd/root"
-state = "$work/containerd/state"
-[grpc]
-  address = "$work/containerd.sock"
-[ttrpc]
-  address = "$work/containerd.sock.ttrpc"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "localhost/kata-pause:latest"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "$work/net.d"
-  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-    runtime_type = "io.containerd.runc.v2"
-  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata-qemu]
-    runtime_type = "io.containerd.kata-qemu.v2"
+# The node setup the CRI tests use too (e2e/fixtures/cri): a CNI bridge, the administrator's
+# containerd config; the kata-qemu handler added to it, as the installer adds it.
+fixture="$root/e2e/fixtures/cri"
+sed -e "s|@NAME@|katademo0|g" -e "s|@SUBNET@|10.88.99|g" -e "s|@IPAM_DIR@|$work/ipam|g" \
+  "$fixture/bridge.conflist" > "$work/net.d/10-demo.conflist"
+{
+  sed -e "s|@NETD@|$work/net.d|g" -e "s|@OPT@|$work/containerd/opt|g" "$fixture/containerd.toml"
+  cat <<'TOML'
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata-qemu]
+  runtime_type = "io.containerd.kata-qemu.v2"
 TOML
+} > "$work/containerd.toml"
 env -u KATA_CONFIG PATH="$work/opt-kata/bin:/usr/bin:$PATH" /usr/bin/containerd --config "$work/containerd.toml" \
+  --root "$work/containerd/root" --state "$work/containerd/state" --address "$work/containerd.sock" \
   > "$work/containerd.log" 2>&1 &
 ctd_pid=$!
 export CONTAINER_RUNTIME_ENDPOINT="unix://$work/containerd.sock" IMAGE_SERVICE_ENDPOINT="unix://$work/containerd.sock"

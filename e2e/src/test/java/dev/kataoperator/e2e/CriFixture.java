@@ -13,7 +13,8 @@ import java.util.Optional;
 
 /**
  * The node the CRI tests run on: a private containerd whose config holds what a node's own would (a
- * CNI bridge network, the pause image) and the {@code kata-qemu} handler as the installer's own
+ * CNI bridge network, the pause image: the files in e2e/fixtures/cri, which {@code make demo} uses
+ * too) and the {@code kata-qemu} handler as the installer's own
  * {@link ContainerdConfig} writes it, pointing at the source tree's shim and guest; busybox and
  * pause imported. {@code ctr run --runtime io.containerd.kata-qemu.v2} finds the same shim on
  * containerd's PATH.
@@ -50,35 +51,23 @@ final class CriFixture {
               .start();
       assertEquals(0, b.waitFor(), script);
     }
+    Path fixtures = Repo.root().resolve("e2e/fixtures/cri");
     Path netd = dir.resolve("net.d");
     Files.createDirectories(netd);
     Files.writeString(
         netd.resolve("10-" + bridge + ".conflist"),
-        """
-        {"cniVersion":"1.0.0","name":"%s","plugins":[{"type":"bridge","bridge":"%s",
-         "isGateway":true,"ipMasq":false,"ipam":{"type":"host-local",
-         "ranges":[[{"subnet":"%s.0/24"}]],"routes":[{"dst":"0.0.0.0/0"}],"dataDir":"%s"}}]}
-        """
-            .formatted(bridge, bridge, subnet, dir.resolve("ipam")));
+        Files.readString(fixtures.resolve("bridge.conflist"))
+            .replace("@NAME@", bridge)
+            .replace("@SUBNET@", subnet)
+            .replace("@IPAM_DIR@", dir.resolve("ipam").toString()));
     // What the node's administrator wrote; the installer adds the handler to it.
     Path config = dir.resolve("etc/config.toml");
     Files.createDirectories(config.getParent());
     Files.writeString(
         config,
-        """
-        version = 2
-        disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
-          "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs",
-          "io.containerd.nri.v1.nri"]
-        [plugins."io.containerd.grpc.v1.cri"]
-          sandbox_image = "localhost/kata-pause:latest"
-          [plugins."io.containerd.grpc.v1.cri".cni]
-            bin_dir = "/usr/lib/cni"
-            conf_dir = "%s"
-        [plugins."io.containerd.internal.v1.opt"]
-          path = "%s"
-        """
-            .formatted(netd, dir.resolve("opt")));
+        Files.readString(fixtures.resolve("containerd.toml"))
+            .replace("@NETD@", netd.toString())
+            .replace("@OPT@", dir.resolve("opt").toString()));
     var handler =
         new RuntimeHandler(
             HANDLER,
