@@ -57,6 +57,9 @@ final class Pod {
   private volatile PortForwarding portForwarding;
   private final Timeline timeline = Timeline.sinceProcessStart();
 
+  /** The VM was stopped on purpose ({@link #kill}): its exit is expected. */
+  private volatile boolean killed;
+
   Pod(ShimContext context, PodHost host) {
     this.context = context;
     this.host = host;
@@ -216,9 +219,31 @@ final class Pod {
     }
   }
 
+  /**
+   * SIGKILL to the pod's sandbox container (CRI's StopPodSandbox, or {@code ctr task kill -s KILL}
+   * of a one-container pod): the pod ends now, as Kata ends a sandbox whose sandbox container
+   * exits. The VM is stopped from the host, without asking the agent, so a wedged or hostile agent
+   * cannot keep the pod alive; every process of the pod then reports {@link #VM_DIED_STATUS}, the
+   * status SIGKILL gives. The rest of the teardown is containerd's Delete and Shutdown.
+   */
+  void kill() {
+    Sandbox sb = sandbox;
+    if (gone(sb)) {
+      return;
+    }
+    killed = true;
+    LOG.log(Level.INFO, "pod " + id() + ": SIGKILL to the sandbox container; stopping the VM");
+    sb.vm().stop(Duration.ZERO);
+  }
+
+  /** Whether the VM was stopped by {@link #kill}. */
+  boolean killed() {
+    return killed;
+  }
+
   /** The VM exited: expected while the pod is torn down; otherwise say so, once, with why. */
   private void vmExited(Sandbox sb, Integer code) {
-    if (sb != sandbox) {
+    if (sb != sandbox || killed) {
       return; // the pod is being torn down
     }
     LOG.log(

@@ -31,6 +31,8 @@ final class PodProcess implements TaskBackend.Process {
   /** How long a lost agent connection may precede QEMU's exit being noticed. */
   private static final Duration VM_EXIT_GRACE = Duration.ofSeconds(5);
 
+  private static final int SIGKILL = 9;
+
   private final Pod pod;
   private final PodContainer container;
   private final String execId;
@@ -104,7 +106,7 @@ final class PodProcess implements TaskBackend.Process {
       // QEMU's exit may be noticed a moment after the socket closed; wait for it, for the log.
       boolean exited = awaitVmExit(sb);
       LOG.log(
-          Level.WARNING,
+          pod.killed() ? Level.INFO : Level.WARNING,
           "pod "
               + pod.id()
               + ": "
@@ -144,6 +146,10 @@ final class PodProcess implements TaskBackend.Process {
     Sandbox sb = pod.sandbox();
     if (Pod.gone(sb)) {
       return; // gone with the VM: containerd treats killing a dead process as done
+    }
+    if (signal == SIGKILL && execId.isEmpty() && container.id().equals(pod.id())) {
+      pod.kill();
+      return;
     }
     try {
       sb.agent().signal(container.id(), execId, signal, all);

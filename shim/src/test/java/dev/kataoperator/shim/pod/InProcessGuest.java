@@ -49,6 +49,9 @@ final class InProcessGuest implements Hypervisor {
   /** Container ids whose CreateContainer fails (as a guest that cannot run them would). */
   final Map<String, String> failCreate = new ConcurrentHashMap<>();
 
+  /** Agent methods that never answer (a wedged agent), until the VM dies. */
+  final java.util.Set<String> wedged = ConcurrentHashMap.newKeySet();
+
   @Override
   public String name() {
     return "in-process";
@@ -76,7 +79,11 @@ final class InProcessGuest implements Hypervisor {
     final Map<String, CreateContainerRequest> created = new ConcurrentHashMap<>();
     final List<String> removed = new CopyOnWriteArrayList<>();
     final BlockingQueue<String> oomEvents = new LinkedBlockingQueue<>();
+    final java.util.concurrent.atomic.AtomicInteger stops =
+        new java.util.concurrent.atomic.AtomicInteger();
     volatile boolean destroyed;
+    private final java.util.concurrent.CountDownLatch dead =
+        new java.util.concurrent.CountDownLatch(1);
     private final Map<String, CompletableFuture<Integer>> exits = new ConcurrentHashMap<>();
     private final TtrpcServer agent = new TtrpcServer();
     private final Path socket;
@@ -96,23 +103,36 @@ final class InProcessGuest implements Hypervisor {
       return exits.computeIfAbsent(containerId + "/" + execId, k -> new CompletableFuture<>());
     }
 
+    /** Registers {@code method}; a wedged one blocks until the VM dies, whatever it was asked. */
+    private <Q> GuestVm on(
+        String method, com.google.protobuf.Parser<Q> parser, TtrpcServer.UnaryHandler<Q> h) {
+      agent.register(
+          SERVICE,
+          method,
+          parser,
+          (r, c) -> {
+            if (wedged.contains(method)) {
+              dead.await();
+              throw new TtrpcException(Code.UNAVAILABLE, "the VM is gone");
+            }
+            return h.handle(r, c);
+          });
+      return this;
+    }
+
     private void serve() {
-      agent
-          .register(
-              SERVICE,
+      this.on(
               "Health",
               HealthRequest.parser(),
               (r, c) -> HealthResponse.newBuilder().setKernelRelease("in-process").build())
-          .register(
-              SERVICE,
+          .on(
               "CreateSandbox",
               CreateSandboxRequest.parser(),
               (r, c) -> {
                 sandboxes.add(r);
                 return Empty.getDefaultInstance();
               })
-          .register(
-              SERVICE,
+          .on(
               "DestroySandbox",
               DestroySandboxRequest.parser(),
               (r, c) -> {
@@ -121,8 +141,7 @@ final class InProcessGuest implements Hypervisor {
                 Thread.ofVirtual().start(() -> exit(0));
                 return Empty.getDefaultInstance();
               })
-          .register(
-              SERVICE,
+          .on(
               "CreateContainer",
               CreateContainerRequest.parser(),
               (r, c) -> {
@@ -133,39 +152,34 @@ final class InProcessGuest implements Hypervisor {
                 created.put(r.getContainerId(), r);
                 return Empty.getDefaultInstance();
               })
-          .register(
-              SERVICE,
+          .on(
               "StartContainer",
               ContainerRequest.parser(),
               (r, c) -> StartContainerResponse.newBuilder().setPid(1).build())
-          .register(
-              SERVICE,
+          .on(
               "SignalProcess",
               SignalProcessRequest.parser(),
               (r, c) -> {
                 exitOf(r.getContainerId(), r.getExecId()).complete(128 + r.getSignal());
                 return Empty.getDefaultInstance();
               })
-          .register(
-              SERVICE,
+          .on(
               "WaitProcess",
               ProcessRequest.parser(),
               (r, c) ->
                   WaitProcessResponse.newBuilder()
                       .setStatus(exitOf(r.getContainerId(), r.getExecId()).get())
                       .build())
-          .register(
-              SERVICE,
+          .on(
               "RemoveContainer",
               ContainerRequest.parser(),
               (r, c) -> {
                 removed.add(r.getContainerId());
                 return Empty.getDefaultInstance();
               })
-          .register(SERVICE, "ReadStdout", ReadStreamRequest.parser(), (r, c) -> eof())
-          .register(SERVICE, "ReadStderr", ReadStreamRequest.parser(), (r, c) -> eof())
-          .register(
-              SERVICE,
+          .on("ReadStdout", ReadStreamRequest.parser(), (r, c) -> eof())
+          .on("ReadStderr", ReadStreamRequest.parser(), (r, c) -> eof())
+          .on(
               "GetOOMEvent",
               GetOOMEventRequest.parser(),
               (r, c) -> OOMEvent.newBuilder().setContainerId(oomEvents.take()).build());
@@ -182,6 +196,7 @@ final class InProcessGuest implements Hypervisor {
 
     private void exit(int code) {
       // A VM's death drops its connections at once, pending calls included.
+      dead.countDown();
       agent.shutdown(Duration.ZERO);
       exited.complete(code);
     }
@@ -208,9 +223,15 @@ final class InProcessGuest implements Hypervisor {
 
     @Override
     public void stop(Duration grace) {
-      exited.completeOnTimeout(0, grace.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
-      exited.join();
-      agent.shutdown(Duration.ZERO);
+      // Powered off within the grace, or killed after it.
+      if (!exited.isDone()) {
+        try {
+          exited.get(grace.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        } catch (Exception e) {
+          exit(137);
+        }
+      }
+      stops.incrementAndGet();
     }
   }
 }

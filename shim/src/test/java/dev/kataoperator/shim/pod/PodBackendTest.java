@@ -246,6 +246,84 @@ class PodBackendTest {
   }
 
   @Test
+  void aSigkillToTheSandboxContainerStopsTheVmWhateverTheAgentAnswers() throws Exception {
+    var sandbox = create(POD);
+    var web = create("web");
+    sandbox.init().start();
+    web.init().start();
+    var vm = host.guest.onlyVm();
+    host.guest.wedged.addAll(
+        List.of("SignalProcess", "WaitProcess", "DestroySandbox", "RemoveContainer"));
+
+    long start = System.nanoTime();
+    sandbox.init().kill(9, false);
+
+    assertTrue(vm.exited.isDone(), "the VM is stopped from the host");
+    assertEquals(Pod.VM_DIED_STATUS, sandbox.init().await().status());
+    assertEquals(Pod.VM_DIED_STATUS, web.init().await().status());
+    web.init().delete();
+    sandbox.init().delete();
+    backend.shutdown();
+    long took = (System.nanoTime() - start) / 1_000_000;
+    assertTrue(took < 5_000, "kill, waits, deletes and shutdown took " + took + " ms");
+    assertFalse(Files.exists(runDir));
+  }
+
+  @Test
+  void otherSignalsToTheSandboxContainerGoToTheGuest() throws Exception {
+    var sandbox = create(POD);
+    sandbox.init().start();
+
+    sandbox.init().kill(15, false);
+
+    assertEquals(128 + 15, sandbox.init().await().status());
+    assertFalse(host.guest.onlyVm().exited.isDone(), "the VM runs until containerd deletes it");
+  }
+
+  @Test
+  void aGuestThatNeverAnswersFailsTheBootWithinItsTimeoutAndLeavesNothing() throws Exception {
+    shortTimeouts();
+    host.guest.wedged.add("Health");
+
+    long start = System.nanoTime();
+    var e = assertThrows(ShimException.class, () -> create(POD));
+    long took = (System.nanoTime() - start) / 1_000_000;
+
+    assertTrue(e.getMessage().contains("did not answer within 1 s"), e.getMessage());
+    assertTrue(took < 10_000, "took " + took + " ms");
+    assertTrue(host.guest.onlyVm().exited.isDone(), "the VM is stopped");
+    assertFalse(Files.exists(runDir));
+  }
+
+  @Test
+  void aGuestThatNeverCreatesTheContainerFailsTheCreateWithinItsTimeout() throws Exception {
+    shortTimeouts();
+    host.guest.wedged.add("CreateContainer");
+
+    long start = System.nanoTime();
+    assertThrows(ShimException.class, () -> create(POD));
+    long took = (System.nanoTime() - start) / 1_000_000;
+
+    assertTrue(took < 10_000, "took " + took + " ms");
+    assertTrue(
+        host.guest.onlyVm().exited.isDone(), "the pod's VM is stopped with its first container");
+    assertFalse(Files.exists(runDir));
+  }
+
+  /** One second for the agent to come up and to create a container. */
+  private void shortTimeouts() throws Exception {
+    Files.writeString(
+        config,
+        Files.readString(config)
+            + """
+            [agent]
+            boot_timeout = 1
+            [runtime]
+            create_container_timeout = 1
+            """);
+  }
+
+  @Test
   void hostileRequestsAreRefusedBeforeTheNodeIsTouched() throws Exception {
     ObjectNode hostNetwork = spec(POD);
     hostNetwork.putObject("annotations").put("io.kubernetes.cri.container-type", "sandbox");
