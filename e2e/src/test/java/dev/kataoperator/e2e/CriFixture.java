@@ -14,10 +14,9 @@ import java.util.Optional;
 /**
  * The node the CRI tests run on: a private containerd whose config holds what a node's own would (a
  * CNI bridge network, the pause image: the files in e2e/fixtures/cri, which {@code make demo} uses
- * too) and the {@code kata-qemu} handler as the installer's own
- * {@link ContainerdConfig} writes it, pointing at the source tree's shim and guest; busybox and
- * pause imported. {@code ctr run --runtime io.containerd.kata-qemu.v2} finds the same shim on
- * containerd's PATH.
+ * too) and the {@code kata-qemu} handler as the installer's own {@link ContainerdConfig} writes it,
+ * pointing at the source tree's shim and guest; busybox and pause imported. {@code ctr run
+ * --runtime io.containerd.kata-qemu.v2} finds the same shim on containerd's PATH.
  */
 final class CriFixture {
   static final String HANDLER = "kata-qemu";

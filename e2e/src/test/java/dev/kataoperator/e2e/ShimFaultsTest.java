@@ -37,6 +37,10 @@ class ShimFaultsTest {
   private static final String SUBNET = "10.88.79";
   private static final String BRIDGE = "katafault0";
   private static final String CGROUP_PARENT = "katafaults";
+
+  /** The same parent as the systemd cgroup driver names it (a slice). */
+  private static final String CGROUP_SLICE = "katafaults.slice";
+
   private static final int CYCLES = 30;
   @TempDir static Path tmp;
   static Path dir;
@@ -48,12 +52,14 @@ class ShimFaultsTest {
     // The last assertion of the cycles test is that no cgroup of this test is left: residue of an
     // earlier, failed run on this machine (empty cgroups) would fail it for nothing.
     for (Path root : cgroupRoots()) {
-      Path residue = root.resolve(CGROUP_PARENT);
-      if (Files.isDirectory(residue)) {
-        try (Stream<Path> s = Files.walk(residue)) {
-          for (Path d :
-              s.filter(Files::isDirectory).sorted(java.util.Comparator.reverseOrder()).toList()) {
-            Files.delete(d); // a cgroup with processes in it refuses: the failure names it
+      for (String parent : List.of(CGROUP_PARENT, CGROUP_SLICE)) {
+        Path residue = root.resolve(parent);
+        if (Files.isDirectory(residue)) {
+          try (Stream<Path> s = Files.walk(residue)) {
+            for (Path d :
+                s.filter(Files::isDirectory).sorted(java.util.Comparator.reverseOrder()).toList()) {
+              Files.delete(d); // a cgroup with processes in it refuses: the failure names it
+            }
           }
         }
       }
@@ -256,9 +262,9 @@ class ShimFaultsTest {
           """
           {"metadata":{"name":"faults-%d","namespace":"default","uid":"faults-uid-%d","attempt":1},
            "hostname":"faults-%d","log_directory":"%s",
-           "linux":{"cgroup_parent":"/%s/pod-faults-uid-%d"}}
+           "linux":{"cgroup_parent":"%s"}}
           """
-              .formatted(i, i, i, tmp.resolve("logs"), CGROUP_PARENT, i));
+              .formatted(i, i, i, tmp.resolve("logs"), cgroupParent(i)));
       String podId = ok(crictl("runp", "--runtime", "kata-qemu", pod.toString()));
       pods.add(podId);
       assertEquals(1, Leaks.processes(runDir("k8s.io", podId)).size(), "one QEMU for " + podId);
@@ -266,7 +272,11 @@ class ShimFaultsTest {
       Path netns = networkNamespace(info);
       netnses.add(netns);
       assertTrue(links(netns).stream().anyMatch(ShimFaultsTest::isKataTap), "a tap in " + netns);
-      String cgroup = CGROUP_PARENT + "/pod-faults-uid-" + i + "/" + podId;
+      // Every other pod as kubelet's systemd cgroup driver names it: a slice, the sandbox's scope.
+      String cgroup =
+          i % 2 == 0
+              ? CGROUP_PARENT + "/pod-faults-uid-" + i + "/" + podId
+              : CGROUP_SLICE + "/katafaults-pod" + i + ".slice/cri-containerd-" + podId + ".scope";
       assertTrue(
           cgroupRoots().stream().anyMatch(r -> Files.isDirectory(r.resolve(cgroup))),
           "the pod's cgroup " + cgroup);
@@ -290,6 +300,7 @@ class ShimFaultsTest {
         "kata taps on the host");
     for (Path root : cgroupRoots()) {
       assertTrue(!Files.exists(root.resolve(CGROUP_PARENT)), "leaked cgroup under " + root);
+      assertTrue(!Files.exists(root.resolve(CGROUP_SLICE)), "leaked cgroup under " + root);
     }
   }
 
@@ -512,6 +523,13 @@ class ShimFaultsTest {
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     assertEquals(0, p.waitFor(), out);
     return out.lines().map(l -> l.split(":\\s+")[1].split("@")[0]).toList();
+  }
+
+  /** Kubelet's pod cgroup for cycle {@code i}: cgroupfs driver's form, or systemd's. */
+  private static String cgroupParent(int i) {
+    return i % 2 == 0
+        ? "/" + CGROUP_PARENT + "/pod-faults-uid-" + i
+        : "/" + CGROUP_SLICE + "/katafaults-pod" + i + ".slice";
   }
 
   private static boolean isKataTap(String link) {

@@ -9,12 +9,13 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
+import java.util.regex.Pattern;
 
 /**
  * The pod's cgroup (the sandbox spec's {@code linux.cgroupsPath}, under kubelet's pod cgroup), so
  * that the VM and its helpers count against the pod's limits and overhead. Works with cgroup v2, v1
- * and hybrid hosts and the cgroupfs driver's paths; a systemd-driver path ("slice:prefix:name") is
- * left to systemd and reported once.
+ * and hybrid hosts, and the paths of both cgroup drivers (cgroupfs and systemd, see {@link
+ * #relativePath}).
  */
 final class PodCgroup implements PodHost.Cgroup {
   private static final System.Logger LOG = System.getLogger(PodCgroup.class.getName());
@@ -37,18 +38,10 @@ final class PodCgroup implements PodHost.Cgroup {
     if (cgroupsPath.isEmpty()) {
       return Optional.empty();
     }
-    if (cgroupsPath.contains(":")) {
-      LOG.log(
-          Level.INFO,
-          "cgroup " + cgroupsPath + " uses the systemd driver; the VM stays in the shim's cgroup");
-      return Optional.empty();
-    }
-    if (!cgroupsPath.startsWith("/") || cgroupsPath.contains("..")) {
-      throw new IllegalArgumentException("cgroupsPath '" + cgroupsPath + "' is invalid");
-    }
+    String relative = relativePath(cgroupsPath);
     var created = new ArrayList<Path>();
     for (Path root : hierarchies()) {
-      Path dir = root.resolve(cgroupsPath.substring(1));
+      Path dir = root.resolve(relative);
       try {
         // Record every level this creates (outermost first), so remove() leaves nothing.
         var missing = new ArrayList<Path>();
@@ -72,6 +65,66 @@ final class PodCgroup implements PodHost.Cgroup {
       }
     }
     return Optional.of(new PodCgroup(created));
+  }
+
+  private static final Pattern UNIT_PART = Pattern.compile("[A-Za-z0-9_.@]+");
+
+  /**
+   * Where {@code cgroupsPath} is below each hierarchy's root. The cgroupfs driver's path
+   * ("/kubepods/pod&lt;uid&gt;/&lt;id&gt;") as given. The systemd driver's ("slice:prefix:name",
+   * what containerd writes when kubelet's cgroup parent is a slice): the directories systemd gives
+   * such a unit, slices nested by their dash-separated prefixes ("kubepods-besteffort-pod1.slice"
+   * is "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice") and the unit
+   * "prefix-name.scope", as runc names it. The shim makes that directory itself (there is no
+   * systemd unit behind it), so the VM counts against the pod's slice and shows under the sandbox's
+   * cgroup name.
+   *
+   * @throws IllegalArgumentException for a path that could leave the hierarchy or is malformed
+   */
+  static String relativePath(String cgroupsPath) {
+    if (!cgroupsPath.contains(":")) {
+      if (!cgroupsPath.startsWith("/") || cgroupsPath.contains("..") || cgroupsPath.equals("/")) {
+        throw new IllegalArgumentException("cgroupsPath '" + cgroupsPath + "' is invalid");
+      }
+      return cgroupsPath.substring(1);
+    }
+    String[] parts = cgroupsPath.split(":", -1);
+    if (parts.length != 3
+        || parts[2].isEmpty()
+        || parts[2].endsWith(".slice")
+        || !valid(parts[0], true)
+        || !valid(parts[1], true)
+        || !valid(parts[2], false)) {
+      throw new IllegalArgumentException(
+          "cgroupsPath '"
+              + cgroupsPath
+              + "' is invalid: the systemd driver's form is slice:prefix:name");
+    }
+    String slice = parts[0].isEmpty() ? "system.slice" : parts[0];
+    if (!slice.endsWith(".slice")) {
+      throw new IllegalArgumentException(
+          "cgroupsPath '" + cgroupsPath + "' is invalid: '" + slice + "' is not a slice");
+    }
+    var dirs = new ArrayList<String>();
+    if (!slice.equals("-.slice")) {
+      String[] names = slice.substring(0, slice.length() - ".slice".length()).split("-", -1);
+      for (int i = 0; i < names.length; i++) {
+        if (names[i].isEmpty()) {
+          throw new IllegalArgumentException(
+              "cgroupsPath '" + cgroupsPath + "' is invalid: slice '" + slice + "'");
+        }
+        dirs.add(String.join("-", List.of(names).subList(0, i + 1)) + ".slice");
+      }
+    }
+    dirs.add((parts[1].isEmpty() ? "" : parts[1] + "-") + parts[2] + ".scope");
+    return String.join("/", dirs);
+  }
+
+  private static boolean valid(String part, boolean mayBeEmpty) {
+    if (part.isEmpty()) {
+      return mayBeEmpty;
+    }
+    return UNIT_PART.matcher(part.replace("-", "_")).matches() && !part.contains("..");
   }
 
   /** Removes the cgroups this shim created, once the VM is gone (empty cgroups only). */
