@@ -27,6 +27,7 @@ cp "$shim"/target/lib/*.jar "$v/$KATA_LIB_DIR/"
 cp "$shim"/target/shim-*.jar "$v/$KATA_LIB_DIR/"
 install -m 0644 "$here/shim.jvm-options" "$v/$KATA_LIB_DIR/$KATA_JVM_OPTIONS"
 install -m 0755 "$here/containerd-shim-kata-qemu-v2" "$v/$KATA_BIN_DIR/"
+install -m 0644 "$here/shim-launch.sh" "$v/$KATA_LIB_DIR/shim-launch.sh"
 
 # QEMU with the libraries it links and the firmware a pc machine boots with.
 install -m 0755 /usr/bin/qemu-system-x86_64 "$q/libexec/"

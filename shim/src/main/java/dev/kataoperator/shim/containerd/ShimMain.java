@@ -41,13 +41,15 @@ import java.util.concurrent.CountDownLatch;
  * the answer): the socket is named after the grouping id (the CRI sandbox id from the spec's {@code
  * io.kubernetes.cri.sandbox-id} annotation, else the container id), {@code
  * unix:///run/containerd/s/<sha256(address/namespace/group)>} as containerd's own shims do. If a
- * shim already serves it, that address is the answer; otherwise a detached server is spawned (new
- * session, stdio away from containerd's pipes), awaited until it accepts connections, and its
- * address printed. The answer is the plain address, which every containerd reads (1.6 only that;
- * 1.7-2.2 try JSON first and fall back to it; 2.3+ try protobuf first and fall back) and which
- * makes all of them use the task API v2. When containerd 2.3+ wrote BootstrapParams to stdin
- * (recognised by instance_id and namespace matching the flags), the answer is a BootstrapResult
- * protobuf instead: version 2, the address, ttrpc.
+ * shim already serves it, that address is the answer. Otherwise, under the launchers ({@code
+ * KATA_SHIM_START_SERVES=1}, see shim/payload/shim-launch.sh), this JVM binds the socket, answers,
+ * lets go of containerd's pipes and serves the pod itself: one JVM start per pod, not two. Without
+ * that variable a detached server is spawned (new session, stdio away from containerd's pipes),
+ * awaited until it accepts connections, and its address printed. The answer is the plain address,
+ * which every containerd reads (1.6 only that; 1.7-2.2 try JSON first and fall back to it; 2.3+ try
+ * protobuf first and fall back) and which makes all of them use the task API v2. When containerd
+ * 2.3+ wrote BootstrapParams to stdin (recognised by instance_id and namespace matching the flags),
+ * the answer is a BootstrapResult protobuf instead: version 2, the address, ttrpc.
  *
  * <p><b>delete</b>: runs the cleanup hook and prints a DeleteResponse (exit status 137, now).
  */
@@ -55,6 +57,12 @@ public final class ShimMain {
   private static final System.Logger LOG = System.getLogger(ShimMain.class.getName());
   static final String SANDBOX_ID_ANNOTATION = "io.kubernetes.cri.sandbox-id";
   static final String DEFAULT_SOCKET_DIR = "/run/containerd/s";
+
+  /**
+   * Set by the launchers: {@code start} serves the pod itself once it has answered; they run it in
+   * the background and return its answer to containerd (shim/payload/shim-launch.sh).
+   */
+  static final String START_SERVES_ENV = "KATA_SHIM_START_SERVES";
 
   /**
    * How long {@code start} waits for the server JVM to listen. Generous: when many pods start at
@@ -111,7 +119,7 @@ public final class ShimMain {
     }
     try {
       return switch (flags.action()) {
-        case "start" -> start(flags, in, out);
+        case "start" -> start(flags, hooks, in, out);
         case "delete" -> delete(flags, hooks, out);
         case "serve" -> serve(flags, hooks);
         default -> {
@@ -129,7 +137,8 @@ public final class ShimMain {
 
   // ---------------------------------------------------------------------------------------- start
 
-  static int start(ShimFlags flags, InputStream in, PrintStream out) throws Exception {
+  static int start(ShimFlags flags, ShimHooks hooks, InputStream in, PrintStream out)
+      throws Exception {
     requireFlag(flags.namespace(), "namespace");
     requireFlag(flags.id(), "id");
     Path bundle = bundle(flags);
@@ -154,6 +163,8 @@ public final class ShimMain {
     String address = "unix://" + socket;
 
     Files.createDirectories(socketDir);
+    boolean serveHere = "1".equals(System.getenv(START_SERVES_ENV));
+    ServerSocketChannel listener = null;
     try (FileChannel lockFile =
             FileChannel.open(
                 socketDir.resolve(socket.getFileName() + ".lock"),
@@ -162,7 +173,13 @@ public final class ShimMain {
         FileLock ignored = lockFile.lock()) {
       if (!canConnect(socket)) {
         Files.deleteIfExists(socket);
-        spawnServer(flags, bundle, socket, ttrpcAddress);
+        if (serveHere) {
+          // Listening before the answer: containerd's first connection waits in the backlog.
+          listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+          listener.bind(UnixDomainSocketAddress.of(socket));
+        } else {
+          spawnServer(flags, bundle, socket, ttrpcAddress);
+        }
       }
     }
     Files.writeString(bundle.resolve("address"), address);
@@ -179,7 +196,19 @@ public final class ShimMain {
       out.print(address);
     }
     out.flush();
-    return 0;
+    if (listener == null) {
+      return 0;
+    }
+    // containerd reads the answer until every writer of its pipes is gone.
+    Native.detachStdio();
+    adjustOomScore(ProcessHandle.current().pid());
+    try {
+      return serveOn(context(flags, bundle, ttrpcAddress), hooks, listener, socket, flags.debug());
+    } catch (Exception e) {
+      // stderr is /dev/null now: the shim's log is the only place left to say it.
+      LOG.log(Level.ERROR, "the shim server for " + flags.id() + " failed", e);
+      return 1;
+    }
   }
 
   /** containerd 2.3+'s BootstrapParams on stdin, told apart from older runtime options. */
@@ -317,7 +346,7 @@ public final class ShimMain {
   static int delete(ShimFlags flags, ShimHooks hooks, PrintStream out) throws Exception {
     requireFlag(flags.id(), "id");
     Path bundle = bundle(flags);
-    ShimContext ctx = context(flags, bundle);
+    ShimContext ctx = context(flags, bundle, System.getenv().getOrDefault("TTRPC_ADDRESS", ""));
     stopLiveServer(bundle);
     try {
       hooks.cleanup(ctx);
@@ -363,7 +392,8 @@ public final class ShimMain {
             + " it and its VM",
         h.pid(),
         bundle);
-    Optional<String> socket = argAfter(cmdline(h.pid()), "-socket");
+    Optional<String> socket =
+        argAfter(cmdline(h.pid()), "-socket").or(() -> socketOfAddressFile(bundle));
     h.destroyForcibly();
     try {
       h.onExit().get(SERVER_EXIT_TIMEOUT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
@@ -396,12 +426,37 @@ public final class ShimMain {
       return Optional.empty();
     }
     List<String> args = cmdline(pid);
+    // A spawned server names its bundle; one that answered start runs in it (containerd's cwd).
     boolean isServerOfBundle =
-        args.contains("serve")
-            && argAfter(args, "-bundle").map(b -> Path.of(b).equals(bundle)).orElse(false);
+        (args.contains("serve") || args.contains("start"))
+            && argAfter(args, "-bundle")
+                .map(Path::of)
+                .or(() -> cwd(pid))
+                .map(b -> b.equals(bundle))
+                .orElse(false);
     return isServerOfBundle
         ? ProcessHandle.of(pid).filter(ProcessHandle::isAlive)
         : Optional.empty();
+  }
+
+  private static Optional<Path> cwd(long pid) {
+    try {
+      return Optional.of(Files.readSymbolicLink(Path.of("/proc/" + pid + "/cwd")));
+    } catch (IOException e) {
+      return Optional.empty();
+    }
+  }
+
+  /** The socket start wrote to the bundle's {@code address} file. */
+  private static Optional<String> socketOfAddressFile(Path bundle) {
+    try {
+      String address = Files.readString(bundle.resolve("address")).strip();
+      return address.startsWith("unix://")
+          ? Optional.of(address.substring("unix://".length()))
+          : Optional.empty();
+    } catch (IOException e) {
+      return Optional.empty();
+    }
   }
 
   private static List<String> cmdline(long pid) {
@@ -430,10 +485,7 @@ public final class ShimMain {
 
   static int serve(ShimFlags flags, ShimHooks hooks) throws Exception {
     requireFlag(flags.socket(), "socket");
-    Native.setsid();
     Path bundle = bundle(flags);
-    ShimContext ctx = context(flags, bundle);
-    ShimLog.install(bundle.resolve("log"), flags.debug());
     Path socket = Path.of(flags.socket());
     ServerSocketChannel listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
     try {
@@ -445,6 +497,17 @@ public final class ShimMain {
       }
       throw e;
     }
+    ShimContext ctx = context(flags, bundle, System.getenv().getOrDefault("TTRPC_ADDRESS", ""));
+    return serveOn(ctx, hooks, listener, socket, flags.debug());
+  }
+
+  /** Serves the pod's task API on {@code listener} until Shutdown. */
+  private static int serveOn(
+      ShimContext ctx, ShimHooks hooks, ServerSocketChannel listener, Path socket, boolean debug)
+      throws Exception {
+    Native.setsid();
+    Path bundle = ctx.bundle();
+    ShimLog.install(bundle.resolve("log"), debug);
     Files.writeString(bundle.resolve("shim.pid"), Long.toString(ProcessHandle.current().pid()));
 
     CountDownLatch stop = new CountDownLatch(1);
@@ -464,7 +527,8 @@ public final class ShimMain {
     return 0;
   }
 
-  private static ShimContext context(ShimFlags flags, Path bundle) throws IOException {
+  private static ShimContext context(ShimFlags flags, Path bundle, String ttrpcAddress)
+      throws IOException {
     return new ShimContext(
         flags.namespace().isEmpty()
             ? System.getenv().getOrDefault("NAMESPACE", "")
@@ -473,7 +537,7 @@ public final class ShimMain {
         groupId(bundle, flags.id()),
         bundle,
         flags.address(),
-        System.getenv().getOrDefault("TTRPC_ADDRESS", ""),
+        ttrpcAddress,
         flags.debug());
   }
 

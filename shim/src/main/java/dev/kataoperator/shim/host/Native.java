@@ -46,10 +46,15 @@ public final class Native {
       LINKER.downcallHandle(
           LINKER.defaultLookup().find("close").orElseThrow(),
           FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+  private static final MethodHandle DUP2 =
+      LINKER.downcallHandle(
+          LINKER.defaultLookup().find("dup2").orElseThrow(),
+          FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
   private static final java.lang.foreign.StructLayout CALL_STATE =
       Linker.Option.captureStateLayout();
 
   private static final int O_WRONLY = 01;
+  private static final int O_RDWR = 02;
   private static final int O_NONBLOCK = 04000;
   private static final int O_CLOEXEC = 02000000;
   private static final long FIONREAD = 0x541B;
@@ -109,6 +114,30 @@ public final class Native {
       }
     } catch (Throwable t) {
       return -1;
+    }
+  }
+
+  /**
+   * Points this process's stdin, stdout and stderr at /dev/null: a process that answered on pipes
+   * its starter reads until their end (containerd's {@code start}) lets go of them.
+   */
+  public static void detachStdio() throws IOException {
+    try (Arena arena = Arena.ofConfined()) {
+      int fd = (int) OPEN.invokeExact(arena.allocateFrom("/dev/null"), O_RDWR | O_CLOEXEC, 0);
+      if (fd < 0) {
+        throw new IOException("cannot open /dev/null");
+      }
+      for (int target = 0; target <= 2; target++) {
+        // dup2 clears close-on-exec on the copy: children inherit /dev/null, as they should.
+        if ((int) DUP2.invokeExact(fd, target) < 0) {
+          throw new IOException("dup2 /dev/null to fd " + target + " failed");
+        }
+      }
+      int ignored = (int) CLOSE.invokeExact(fd);
+    } catch (IOException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new IOException("detaching stdio", t);
     }
   }
 }

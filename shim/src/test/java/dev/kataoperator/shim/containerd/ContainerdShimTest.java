@@ -71,7 +71,9 @@ class ContainerdShimTest {
     // The JVM flags the real launcher needs too: nothing may reach containerd's pipes.
     Files.writeString(
         shim,
-        "#!/bin/sh\nexec "
+        "#!/bin/sh\n. "
+            + Path.of("payload/shim-launch.sh").toAbsolutePath()
+            + "\nrun_shim "
             + java
             + " --sun-misc-unsafe-memory-access=allow --enable-native-access=ALL-UNNAMED"
             + " -Xlog:disable -Xlog:all=off:stderr -XX:+UseSerialGC -XX:TieredStopAtLevel=1"
@@ -187,8 +189,9 @@ class ContainerdShimTest {
       return all.filter(
               h -> {
                 String cl = h.info().commandLine().orElse("");
+                // A server answered start and serves on (the launchers' way), or was spawned.
                 return cl.contains(TestShimMain.class.getName())
-                    && cl.contains(" serve")
+                    && (cl.endsWith(" start") || cl.contains(" serve"))
                     && cl.contains(dir.toString());
               })
           .toList();
@@ -370,6 +373,13 @@ class ContainerdShimTest {
         "unix://" + expected,
         new String(again.getInputStream().readAllBytes(), StandardCharsets.UTF_8));
     assertEquals(1, shimServers().size());
+    // The JVM that answered the first start serves the pod: one JVM start per pod, not two.
+    String server = shimServers().getFirst().info().commandLine().orElse("");
+    assertTrue(server.endsWith(" -id c-1 start"), server);
+    assertTrue(
+        Files.readString(bundle.resolve("shim.pid"))
+            .strip()
+            .equals(Long.toString(shimServers().getFirst().pid())));
     // Ask it to go away: Shutdown with no containers.
     try (var client = dev.kataoperator.shim.ttrpc.TtrpcClient.connect(expected)) {
       client.call(
