@@ -50,6 +50,20 @@ public final class Native {
       LINKER.downcallHandle(
           LINKER.defaultLookup().find("dup2").orElseThrow(),
           FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+  // syscall(2): mount_setattr has a libc wrapper only from glibc 2.36, older than some nodes' libc.
+  private static final MethodHandle SYSCALL =
+      LINKER.downcallHandle(
+          LINKER.defaultLookup().find("syscall").orElseThrow(),
+          FunctionDescriptor.of(
+              ValueLayout.JAVA_LONG,
+              ValueLayout.JAVA_LONG,
+              ValueLayout.JAVA_LONG,
+              ValueLayout.ADDRESS,
+              ValueLayout.JAVA_LONG,
+              ValueLayout.ADDRESS,
+              ValueLayout.JAVA_LONG),
+          Linker.Option.firstVariadicArg(1),
+          Linker.Option.captureCallState("errno"));
   private static final java.lang.foreign.StructLayout CALL_STATE =
       Linker.Option.captureStateLayout();
 
@@ -58,6 +72,13 @@ public final class Native {
   private static final int O_NONBLOCK = 04000;
   private static final int O_CLOEXEC = 02000000;
   private static final long FIONREAD = 0x541B;
+  // The same number on every architecture (the unified table of new system calls, Linux 5.12).
+  private static final long SYS_MOUNT_SETATTR = 442;
+  private static final long AT_FDCWD = -100;
+  private static final long AT_RECURSIVE = 0x8000;
+  private static final long AT_SYMLINK_NOFOLLOW = 0x100;
+  private static final long MOUNT_ATTR_RDONLY = 0x1;
+  private static final int ENOSYS = 38;
 
   private Native() {}
 
@@ -138,6 +159,49 @@ public final class Native {
       throw e;
     } catch (Throwable t) {
       throw new IOException("detaching stdio", t);
+    }
+  }
+
+  /**
+   * Makes the mount at {@code mountPoint} and every mount below it read-only (mount_setattr(2) with
+   * AT_RECURSIVE, Linux 5.12+), which a remount cannot do: it changes one mount only. The path
+   * itself is not followed if it is a symlink.
+   *
+   * @return false when the kernel has no mount_setattr (ENOSYS); the caller falls back
+   */
+  public static boolean makeReadOnlyRecursively(Path mountPoint) throws IOException {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment state = arena.allocate(CALL_STATE);
+      // struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd; }
+      MemorySegment attr = arena.allocate(32, 8);
+      attr.set(ValueLayout.JAVA_LONG, 0, MOUNT_ATTR_RDONLY);
+      long rc =
+          (long)
+              SYSCALL.invokeExact(
+                  state,
+                  SYS_MOUNT_SETATTR,
+                  AT_FDCWD,
+                  arena.allocateFrom(mountPoint.toString()),
+                  AT_RECURSIVE | AT_SYMLINK_NOFOLLOW,
+                  attr,
+                  attr.byteSize());
+      if (rc == 0) {
+        return true;
+      }
+      int errno =
+          state.get(
+              ValueLayout.JAVA_INT,
+              CALL_STATE.byteOffset(
+                  java.lang.foreign.MemoryLayout.PathElement.groupElement("errno")));
+      if (errno == ENOSYS) {
+        return false;
+      }
+      throw new IOException(
+          "mount_setattr(read-only, recursive) " + mountPoint + ": errno " + errno);
+    } catch (IOException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new IOException("mount_setattr " + mountPoint, t);
     }
   }
 }

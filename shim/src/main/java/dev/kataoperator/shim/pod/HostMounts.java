@@ -1,7 +1,9 @@
 package dev.kataoperator.shim.pod;
 
+import dev.kataoperator.shim.host.Native;
 import dev.kataoperator.shim.sandbox.RunDirs;
 import java.io.IOException;
+import java.lang.System.Logger.Level;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -14,6 +16,8 @@ import java.util.List;
  * run a few times per container, not on a hot path.
  */
 final class HostMounts {
+  private static final System.Logger LOG = System.getLogger(HostMounts.class.getName());
+
   private HostMounts() {}
 
   static void mount(String type, String source, Path target, List<String> options)
@@ -51,8 +55,9 @@ final class HostMounts {
 
   /**
    * Binds {@code source} (and what is mounted below it) at {@code target} under a share's binds
-   * directory; a read-only bind is made read-only in {@code staging} first and then moved in, so
-   * the guest's view of it is never writable, not even for a moment.
+   * directory; a read-only bind is made read-only, with everything mounted below it, in {@code
+   * staging} first and then moved in, so the guest's view of it is never writable, not even for a
+   * moment.
    */
   static void bind(Path source, Path target, boolean readOnly, Path staging) throws IOException {
     boolean dir = Files.isDirectory(source);
@@ -66,7 +71,15 @@ final class HostMounts {
     try {
       run(List.of("mount", "--rbind", source.toString(), staged.toString()));
       try {
-        run(List.of("mount", "-o", "remount,bind,ro", staged.toString()));
+        // Everything mounted below the volume too (a remount reaches the top mount only).
+        if (!Native.makeReadOnlyRecursively(staged)) {
+          LOG.log(
+              Level.WARNING,
+              "this kernel has no mount_setattr (Linux 5.12+): only the top of read-only volume "
+                  + source
+                  + " is read-only, not what is mounted below it");
+          run(List.of("mount", "-o", "remount,bind,ro", staged.toString()));
+        }
         run(List.of("mount", "--move", staged.toString(), target.toString()));
       } catch (IOException e) {
         unmountAllUnder(staged);

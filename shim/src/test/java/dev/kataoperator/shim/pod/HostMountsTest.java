@@ -130,6 +130,42 @@ class HostMountsTest {
     }
   }
 
+  /**
+   * A read-only volume with a filesystem mounted below it (a hostPath over a node directory with
+   * mounts) is read-only all the way down, in the binds and in the guest's view: a remount would
+   * make only its top read-only.
+   */
+  @Test
+  void aReadOnlyVolumeIsReadOnlyWithEverythingMountedBelowIt() throws Exception {
+    Path volume = Files.createDirectories(tmp.resolve("ro-volume"));
+    Path below = Files.createDirectories(volume.resolve("data"));
+    mount("-t", "tmpfs", "-o", "size=1m", "tmpfs", below.toString());
+    Files.writeString(below.resolve("file"), "on the submount\n");
+    Path c = binds.resolve("c1");
+
+    HostMounts.bind(volume, c.resolve("mounts/0-ro-volume"), true, staging);
+
+    for (Path seen : List.of(c, share.resolve("c1"))) {
+      Path sub = seen.resolve("mounts/0-ro-volume/data");
+      assertEquals("on the submount\n", Files.readString(sub.resolve("file")));
+      assertThrows(FileSystemException.class, () -> Files.writeString(sub.resolve("file"), "x"));
+      assertThrows(FileSystemException.class, () -> Files.writeString(sub.resolve("new"), "x"));
+      assertThrows(
+          FileSystemException.class,
+          () -> Files.writeString(seen.resolve("mounts/0-ro-volume/new"), "x"));
+    }
+    assertEquals("on the submount\n", Files.readString(below.resolve("file")));
+    Files.writeString(below.resolve("host-side"), "the host's own mount stays writable");
+  }
+
+  private static void mount(String... args) throws Exception {
+    var cmd = new java.util.ArrayList<>(List.of("mount"));
+    cmd.addAll(List.of(args));
+    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes());
+    assertEquals(0, p.waitFor(), String.join(" ", cmd) + ": " + out);
+  }
+
   @Test
   void unmountingAContainersBindsTakesItsShareViewWithThem() throws Exception {
     Path rootfs = Files.createDirectories(tmp.resolve("rootfs"));
