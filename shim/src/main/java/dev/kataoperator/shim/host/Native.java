@@ -91,6 +91,13 @@ public final class Native {
     }
   }
 
+  /** The errno a call with {@code captureCallState("errno")} left in {@code state}. */
+  private static int errno(MemorySegment state) {
+    return state.get(
+        ValueLayout.JAVA_INT,
+        CALL_STATE.byteOffset(java.lang.foreign.MemoryLayout.PathElement.groupElement("errno")));
+  }
+
   /** mkfifo(3). */
   public static void mkfifo(Path path, int mode) throws IOException {
     try (Arena arena = Arena.ofConfined()) {
@@ -98,12 +105,7 @@ public final class Native {
       MemorySegment cpath = arena.allocateFrom(path.toString());
       int rc = (int) MKFIFO.invokeExact(state, cpath, mode);
       if (rc != 0) {
-        int errno =
-            state.get(
-                ValueLayout.JAVA_INT,
-                CALL_STATE.byteOffset(
-                    java.lang.foreign.MemoryLayout.PathElement.groupElement("errno")));
-        throw new IOException("mkfifo " + path + ": errno " + errno);
+        throw new IOException("mkfifo " + path + ": errno " + errno(state));
       }
     } catch (IOException e) {
       throw e;
@@ -188,11 +190,7 @@ public final class Native {
       if (rc == 0) {
         return true;
       }
-      int errno =
-          state.get(
-              ValueLayout.JAVA_INT,
-              CALL_STATE.byteOffset(
-                  java.lang.foreign.MemoryLayout.PathElement.groupElement("errno")));
+      int errno = errno(state);
       if (errno == ENOSYS) {
         return false;
       }
