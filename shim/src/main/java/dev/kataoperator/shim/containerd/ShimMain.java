@@ -432,11 +432,19 @@ public final class ShimMain {
             && argAfter(args, "-bundle")
                 .map(Path::of)
                 .or(() -> cwd(pid))
-                .map(b -> b.equals(bundle))
+                .map(b -> sameDirectory(b, bundle))
                 .orElse(false);
     return isServerOfBundle
         ? ProcessHandle.of(pid).filter(ProcessHandle::isAlive)
         : Optional.empty();
+  }
+
+  private static boolean sameDirectory(Path a, Path b) {
+    try {
+      return a.equals(b) || Files.isSameFile(a, b);
+    } catch (IOException e) {
+      return false;
+    }
   }
 
   private static Optional<Path> cwd(long pid) {
