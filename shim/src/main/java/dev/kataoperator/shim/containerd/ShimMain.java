@@ -183,6 +183,10 @@ public final class ShimMain {
       }
     }
     Files.writeString(bundle.resolve("address"), address);
+    if (listener != null) {
+      // While the launcher, containerd's child, is still this JVM's parent: containerd's score + 1.
+      adjustOomScore(ProcessHandle.current().pid());
+    }
 
     if (bootstrap.isPresent()) {
       out.write(
@@ -201,7 +205,6 @@ public final class ShimMain {
     }
     // containerd reads the answer until every writer of its pipes is gone.
     Native.detachStdio();
-    adjustOomScore(ProcessHandle.current().pid());
     try {
       return serveOn(context(flags, bundle, ttrpcAddress), hooks, listener, socket, flags.debug());
     } catch (Exception e) {
