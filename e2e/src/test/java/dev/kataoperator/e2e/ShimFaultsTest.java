@@ -280,6 +280,10 @@ class ShimFaultsTest {
       assertTrue(
           cgroupRoots().stream().anyMatch(r -> Files.isDirectory(r.resolve(cgroup))),
           "the pod's cgroup " + cgroup);
+      String qemu = Leaks.processes(runDir("k8s.io", podId)).getFirst().split(" ")[0];
+      String qemuCgroups = Files.readString(Path.of("/proc", qemu, "cgroup"));
+      assertTrue(
+          qemuCgroups.contains(":/" + cgroup + "\n"), "QEMU in " + cgroup + ": " + qemuCgroups);
       ok(crictl("stopp", podId));
       ok(crictl("rmp", podId));
     }

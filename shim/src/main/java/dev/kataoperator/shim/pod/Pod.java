@@ -300,6 +300,9 @@ final class Pod {
     if (cgroup != null) {
       cgroup.remove();
       cgroup = null;
+    } else {
+      // A join that failed part way recorded what it made.
+      host.removeRecordedCgroups(runDir.resolve(CGROUPS_FILE));
     }
     // After the VM: QEMU holds the taps open until it is gone.
     if (network != null) {

@@ -1,5 +1,6 @@
 package dev.kataoperator.shim.pod;
 
+import dev.kataoperator.shim.sandbox.SandboxException;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
 import java.nio.file.Files;
@@ -33,6 +34,8 @@ final class PodCgroup implements PodHost.Cgroup {
    * Moves {@code pids} into the pod's cgroup, creating it in every hierarchy it is missing. Each
    * directory about to be created is first appended to {@code record} (in the pod's run directory),
    * so that the cleanup after a killed shim ({@link #removeRecorded}) can remove it too.
+   *
+   * @throws SandboxException when a hierarchy refuses: the VM must not run outside the pod's limits
    */
   static Optional<PodCgroup> join(String cgroupsPath, List<Long> pids, Path record) {
     if (cgroupsPath.isEmpty()) {
@@ -61,7 +64,16 @@ final class PodCgroup implements PodHost.Cgroup {
           Files.writeString(dir.resolve("cgroup.procs"), Long.toString(pid));
         }
       } catch (IOException e) {
-        LOG.log(Level.WARNING, "cannot put the VM into " + dir + ": " + e.getMessage());
+        // A VM outside the pod's cgroup escapes the pod's limits: the pod does not start. What
+        // was made is in the record; the pod's teardown removes it once the VM is gone.
+        throw new SandboxException(
+            "cannot put the VM into the pod's cgroup "
+                + dir
+                + " ("
+                + e.getMessage()
+                + "): it would run outside the pod's limits; check that the node's cgroup"
+                + " hierarchies are writable by containerd",
+            e);
       }
     }
     return Optional.of(new PodCgroup(created));

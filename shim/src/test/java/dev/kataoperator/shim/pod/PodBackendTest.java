@@ -194,6 +194,21 @@ class PodBackendTest {
   }
 
   @Test
+  void aVmThatCannotJoinThePodsCgroupDoesNotRun() throws Exception {
+    host.failCgroup = true;
+
+    var e = assertThrows(ShimException.class, () -> create(POD));
+
+    assertTrue(e.getMessage().contains("pod's cgroup"), e.getMessage());
+    assertTrue(host.guest.onlyVm().exited.isDone(), "the VM is stopped");
+    assertTrue(
+        host.calls("cgroup-remove-recorded")
+            .contains("cgroup-remove-recorded " + runDir.resolve("cgroups")),
+        "what a partial join made is removed: " + host.calls);
+    assertFalse(Files.exists(runDir));
+  }
+
+  @Test
   void aLaterContainerTheGuestRefusesUndoesOnlyItsOwnBinds() throws Exception {
     create(POD);
     host.guest.failCreate.put("web", "bad spec");

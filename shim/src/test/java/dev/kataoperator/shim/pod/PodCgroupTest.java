@@ -1,10 +1,15 @@
 package dev.kataoperator.shim.pod;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 @Tag("unit")
 class PodCgroupTest {
@@ -47,6 +52,36 @@ class PodCgroupTest {
           "a.slice:c ri:x",
         }) {
       assertThrows(IllegalArgumentException.class, () -> PodCgroup.relativePath(bad), bad);
+    }
+  }
+
+  /** Real cgroups (root): a process joins in every hierarchy, and the cgroups go with remove. */
+  @Test
+  @Tag("root")
+  void aProcessJoinsThePodsCgroupInEveryHierarchyAndRemoveLeavesNothing(@TempDir Path tmp)
+      throws Exception {
+    Process sleeper = new ProcessBuilder("sleep", "60").start();
+    String id = "katatestcg" + ProcessHandle.current().pid();
+    try {
+      var cgroup =
+          PodCgroup.join(
+                  "katatest-" + id + ".slice:cri-containerd:" + id,
+                  List.of(sleeper.pid()),
+                  tmp.resolve("cgroups"))
+              .orElseThrow();
+      String scope = "/katatest.slice/katatest-" + id + ".slice/cri-containerd-" + id + ".scope";
+      List<String> lines = Files.readAllLines(Path.of("/proc", "" + sleeper.pid(), "cgroup"));
+      assertEquals(
+          PodCgroup.hierarchies().size(),
+          lines.stream().filter(l -> l.endsWith(":" + scope)).count(),
+          "in every hierarchy: " + lines);
+      sleeper.destroyForcibly().waitFor();
+      cgroup.remove();
+      for (Path root : PodCgroup.hierarchies()) {
+        assertFalse(Files.exists(root.resolve("katatest.slice")), "left under " + root);
+      }
+    } finally {
+      sleeper.destroyForcibly();
     }
   }
 }

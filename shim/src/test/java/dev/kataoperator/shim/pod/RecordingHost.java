@@ -28,6 +28,9 @@ final class RecordingHost implements PodHost {
   /** A bind whose source matches fails, as mount(8) would for a source that cannot be bound. */
   volatile Predicate<Path> failBind = p -> false;
 
+  /** Joining the pod's cgroup fails, as on a node whose cgroup hierarchy refuses the VM. */
+  volatile boolean failCgroup;
+
   RecordingHost(Path runRoot) {
     this.runRoot = runRoot;
   }
@@ -73,6 +76,10 @@ final class RecordingHost implements PodHost {
   public Optional<Cgroup> joinCgroup(String cgroupsPath, List<Long> pids, Path record) {
     if (cgroupsPath.isEmpty()) {
       return Optional.empty();
+    }
+    if (failCgroup) {
+      throw new dev.kataoperator.shim.sandbox.SandboxException(
+          "cannot put the VM into the pod's cgroup " + cgroupsPath);
     }
     calls.add("cgroup-join " + cgroupsPath + " " + pids);
     return Optional.of(() -> calls.add("cgroup-remove " + cgroupsPath));
