@@ -23,19 +23,35 @@ public final class KataPodPolicy {
 
   public static final String NAME = "kata-operator-kata-pods";
 
-  /** A pod field a Kata pod may not set to true, and the namespace it would share. */
-  record HostField(String field, String why) {}
+  /**
+   * A pod field a Kata pod may not set to {@code refused}, and why.
+   *
+   * @param refused the refused value: {@code true} for the node's namespaces; {@code false} for
+   *     hostUsers, since CRI then asks the runtime to make the pod's network namespace, and
+   *     containerd would run CNI in the namespace of the VM's host process
+   */
+  record HostField(String field, boolean refused, String why) {
+    /** How the message names the field: {@code spec.hostPID}, {@code spec.hostUsers=false}. */
+    String label() {
+      return "spec." + field + (refused ? "" : "=false");
+    }
+  }
 
   static final List<HostField> FIELDS =
       List.of(
-          new HostField("hostNetwork", "cannot use the node's network namespace"),
-          new HostField("hostPID", "cannot see the node's processes"),
-          new HostField("hostIPC", "cannot use the node's IPC namespace"));
+          new HostField("hostNetwork", true, "cannot use the node's network namespace"),
+          new HostField("hostPID", true, "cannot see the node's processes"),
+          new HostField("hostIPC", true, "cannot use the node's IPC namespace"),
+          new HostField(
+              "hostUsers",
+              false,
+              "is their isolation from the node; a user namespace of their own is not supported"
+                  + " yet"));
 
   /**
    * Rejects, at creation, a Pod whose runtimeClassName is one of {@code runtimeClasses} and that
-   * sets one of {@link #FIELDS}. Pods are checked on CREATE only: these fields are immutable, and
-   * pods admitted before the policy existed must stay updatable.
+   * sets one of {@link #FIELDS} to its refused value. Pods are checked on CREATE only: these fields
+   * are immutable, and pods admitted before the policy existed must stay updatable.
    */
   public static ValidatingAdmissionPolicy policy(Collection<String> runtimeClasses) {
     String names =
@@ -73,11 +89,16 @@ public final class KataPodPolicy {
             + "; use runc (no runtimeClassName) for pods that need this";
     return new ValidationBuilder()
         .withExpression(
-            "!has(object.spec." + f.field() + ") || object.spec." + f.field() + " != true")
-        .withMessage("spec." + f.field() + " is not supported by Kata pods: they" + rest)
-        .withMessageExpression(
-            "\"spec."
+            "!has(object.spec."
                 + f.field()
+                + ") || object.spec."
+                + f.field()
+                + " != "
+                + f.refused())
+        .withMessage(f.label() + " is not supported by Kata pods: they" + rest)
+        .withMessageExpression(
+            "\""
+                + f.label()
                 + " is not supported with runtimeClassName \" + object.spec.runtimeClassName"
                 + " + \": Kata pods"
                 + rest

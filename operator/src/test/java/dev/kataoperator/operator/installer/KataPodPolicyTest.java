@@ -31,16 +31,21 @@ class KataPodPolicyTest {
   void oneRuleAndMessagePerHostNamespaceField() {
     List<Validation> rules = KataPodPolicy.policy(Set.of("kata-qemu")).getSpec().getValidations();
     assertEquals(
-        List.of("object.spec.hostNetwork", "object.spec.hostPID", "object.spec.hostIPC"),
-        rules.stream()
-            .map(v -> v.getExpression().replaceAll(".* ([^ ]+) != true$", "$1"))
-            .toList());
-    for (Validation v : rules) {
-      String field = v.getExpression().replaceAll(".*object\\.(spec\\.[A-Za-z]+) != true$", "$1");
-      assertTrue(v.getMessage().startsWith(field + " is not supported"), v.getMessage());
+        List.of(
+            "!has(object.spec.hostNetwork) || object.spec.hostNetwork != true",
+            "!has(object.spec.hostPID) || object.spec.hostPID != true",
+            "!has(object.spec.hostIPC) || object.spec.hostIPC != true",
+            "!has(object.spec.hostUsers) || object.spec.hostUsers != false"),
+        rules.stream().map(Validation::getExpression).toList());
+    List<String> labels =
+        List.of("spec.hostNetwork", "spec.hostPID", "spec.hostIPC", "spec.hostUsers=false");
+    for (int i = 0; i < rules.size(); i++) {
+      Validation v = rules.get(i);
+      String label = labels.get(i);
+      assertTrue(v.getMessage().startsWith(label + " is not supported"), v.getMessage());
       assertTrue(v.getMessage().contains("own VM"), v.getMessage());
       assertTrue(v.getMessage().contains("use runc"), v.getMessage());
-      assertTrue(v.getMessageExpression().startsWith("\"" + field + " "), v.getMessageExpression());
+      assertTrue(v.getMessageExpression().startsWith("\"" + label + " "), v.getMessageExpression());
       assertTrue(
           v.getMessageExpression().contains("+ object.spec.runtimeClassName +"),
           v.getMessageExpression());

@@ -462,7 +462,8 @@ class KataConfigOperatorTest {
           Map.of(
               "hostNetwork", p -> p.setHostNetwork(true),
               "hostPID", p -> p.setHostPID(true),
-              "hostIPC", p -> p.setHostIPC(true));
+              "hostIPC", p -> p.setHostIPC(true),
+              "hostUsers=false", p -> p.setHostUsers(false));
       for (var f : fields.entrySet()) {
         for (String rc : List.of("kata-qemu", "kata")) {
           KubernetesClientException e =
@@ -501,6 +502,8 @@ class KataConfigOperatorTest {
       assertNotNull(
           pods.resource(pod("kata-no-host-network", "kata", p -> p.setHostNetwork(false)))
               .create());
+      assertNotNull(
+          pods.resource(pod("kata-host-users", "kata", p -> p.setHostUsers(true))).create());
 
       // What the user sees.
       Path manifest = Files.createTempFile("kata-host-network", ".yaml");

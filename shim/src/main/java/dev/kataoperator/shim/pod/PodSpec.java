@@ -61,7 +61,16 @@ record PodSpec(
     }
     var asked = new HashSet<String>();
     for (var ns : spec.path("linux").path("namespaces")) {
-      asked.add(ns.path("type").asText());
+      String type = ns.path("type").asText();
+      asked.add(type);
+      // A user-namespaced pod: CRI leaves the network namespace to the runtime and then runs CNI
+      // in the namespace of the task's host process, QEMU's, which is the node's.
+      if (type.equals("user") || (type.equals("network") && ns.path("path").asText("").isEmpty())) {
+        throw new IllegalArgumentException(
+            "kata-qemu cannot run a pod with hostUsers: false yet: the pod runs in its own VM,"
+                + " and a user namespace of its own is not supported; remove hostUsers: false"
+                + " from the pod or run it with runc (docs/compatibility.md)");
+      }
     }
     for (var host :
         List.of(

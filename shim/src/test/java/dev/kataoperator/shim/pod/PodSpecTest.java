@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Optional;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -93,6 +94,30 @@ class PodSpecTest {
     }
     // Outside Kubernetes (ctr, kata-run) a missing namespace is the VM's own.
     PodSpec.refuseHostNamespaces(spec("{\"linux\":{\"namespaces\":[" + pid + "]}}"));
+  }
+
+  /**
+   * hostUsers: false. CRI then asks the runtime for a new network namespace (no path) and runs CNI
+   * in the namespace of the task's host process: QEMU's, the node's. Refused before any VM.
+   */
+  @Test
+  void aUserNamespacedKubernetesPodIsRefused() throws Exception {
+    String cri = "\"annotations\":{\"io.kubernetes.cri.container-type\":\"sandbox\"}";
+    String rest = ",{\"type\":\"pid\"},{\"type\":\"ipc\"}";
+    for (String namespaces :
+        List.of(
+            "{\"type\":\"network\"},{\"type\":\"user\"}" + rest,
+            "{\"type\":\"network\"}" + rest,
+            "{\"type\":\"network\",\"path\":\"/var/run/netns/cni-1\"},{\"type\":\"user\"}"
+                + rest)) {
+      var e =
+          assertThrows(
+              IllegalArgumentException.class,
+              () ->
+                  PodSpec.refuseHostNamespaces(
+                      spec("{" + cri + ",\"linux\":{\"namespaces\":[" + namespaces + "]}}")));
+      assertTrue(e.getMessage().contains("hostUsers: false"), e.getMessage());
+    }
   }
 
   @Test
