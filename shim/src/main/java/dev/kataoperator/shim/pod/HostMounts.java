@@ -7,9 +7,12 @@ import java.lang.System.Logger.Level;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Mounts on the host, through util-linux mount(8)/umount(8): the JDK has no mount API, and these
@@ -118,14 +121,41 @@ final class HostMounts {
     }
   }
 
+  /**
+   * How long one mount(8) or umount(8) may take: a mount that hangs (a dead NFS server behind a
+   * volume) must fail the create or the delete, not hang it.
+   */
+  static final Duration COMMAND_TIMEOUT = Duration.ofSeconds(30);
+
   private static void run(List<String> cmd) throws IOException {
+    run(cmd, COMMAND_TIMEOUT);
+  }
+
+  static void run(List<String> cmd, Duration timeout) throws IOException {
     Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+    // Read beside the wait: a hung command keeps its output open.
+    CompletableFuture<String> out = new CompletableFuture<>();
+    Thread.ofVirtual()
+        .start(
+            () -> {
+              try (var in = p.getInputStream()) {
+                out.complete(new String(in.readAllBytes(), StandardCharsets.UTF_8).strip());
+              } catch (IOException e) {
+                out.complete("");
+              }
+            });
     try {
-      if (p.waitFor() != 0) {
-        throw new IOException(String.join(" ", cmd) + ": " + out);
+      if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+        p.destroyForcibly();
+        throw new IOException(
+            String.join(" ", cmd) + ": no answer within " + timeout.toSeconds() + " s");
+      }
+      if (p.exitValue() != 0) {
+        throw new IOException(
+            String.join(" ", cmd) + ": " + out.completeOnTimeout("", 1, TimeUnit.SECONDS).join());
       }
     } catch (InterruptedException e) {
+      p.destroyForcibly();
       Thread.currentThread().interrupt();
       throw new IOException("interrupted: " + String.join(" ", cmd), e);
     }
