@@ -141,6 +141,16 @@ class CriTest {
     assertEquals("from-the-host\n", Files.readString(config.resolve("setting")));
     assertFalse(Files.exists(config.resolve("new")));
 
+    // A guest filling its rootfs writes to the container's snapshot (containerd's root), never
+    // to the node's /run (a tmpfs: the node's memory), where the pod's run directory is.
+    long runFree = Files.getFileStore(Path.of("/run")).getUsableSpace();
+    ok(
+        crictl(
+            "exec", side, "sh", "-c", "dd if=/dev/zero of=/fill bs=1M count=64 2>/dev/null; sync"));
+    long runUsed = runFree - Files.getFileStore(Path.of("/run")).getUsableSpace();
+    assertTrue(runUsed < 16L << 20, "/run lost " + (runUsed >> 20) + " MiB to a guest's writes");
+    ok(crictl("exec", side, "rm", "/fill"));
+
     // kubectl exec of a typo: a prompt NOT_FOUND naming the binary (once: a 60 s wait for output
     // that never came). The bound only guards against that; the time is printed.
     long t0 = System.nanoTime();
