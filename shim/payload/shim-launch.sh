@@ -14,8 +14,10 @@ run_shim() {
   answer_dir=$(mktemp -d "${TMPDIR:-/tmp}/kata-shim-start.XXXXXX") || exit 1
   mkfifo -m 0600 "$answer_dir/answer" || { rm -rf "$answer_dir"; exit 1; }
   # A background job's stdin would be /dev/null: containerd's runtime options come on stdin.
+  # The FIFO is opened read-write by the JVM, which never blocks: should containerd kill this
+  # script before it reads, the JVM still answers (into the pipe) and serves until delete.
   exec 3<&0
-  KATA_SHIM_START_SERVES=1 "$@" <&3 3<&- >"$answer_dir/answer" &
+  KATA_SHIM_START_SERVES=1 "$@" <&3 3<&- 1<>"$answer_dir/answer" &
   jvm=$!
   exec 3<&-
   cat "$answer_dir/answer"
