@@ -422,7 +422,7 @@ class ShimFaultsTest {
         .forEach(
             h -> {
               String cmd = h.info().commandLine().orElse("");
-              if (cmd.contains("KataShim") && cmd.contains(state)) {
+              if (cmd.contains("KataShim") && shimBundle(h.pid(), cmd).startsWith(state)) {
                 found.add(h.pid() + " " + cmd);
               }
             });
@@ -483,8 +483,23 @@ class ShimFaultsTest {
   }
 
   /** Shim JVMs serving {@code pod} for this test's containerd (its bundle is in our state dir). */
+  /**
+   * The bundle a shim JVM serves: its {@code -bundle} argument (a spawned server), else its working
+   * directory (the launchers' start, which serves the pod itself, runs in the bundle).
+   */
+  private static String shimBundle(long pid, String cmd) {
+    var m = java.util.regex.Pattern.compile(" -bundle (\\S+)").matcher(cmd);
+    if (m.find()) {
+      return m.group(1);
+    }
+    try {
+      return Files.readSymbolicLink(Path.of("/proc", Long.toString(pid), "cwd")).toString();
+    } catch (IOException e) {
+      return "";
+    }
+  }
+
   private static List<String> shimJvms(String pod) {
-    String bundle = "/" + pod + " ";
     String state = dir.resolve("state").toString();
     var found = new ArrayList<String>();
     try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
@@ -497,7 +512,8 @@ class ShimFaultsTest {
         } catch (IOException e) {
           continue;
         }
-        if (cmd.contains("KataShim") && cmd.contains(state) && cmd.contains(bundle)) {
+        String bundle = shimBundle(Long.parseLong(p.getFileName().toString()), cmd);
+        if (cmd.contains("KataShim") && bundle.startsWith(state) && bundle.endsWith("/" + pod)) {
           found.add(p.getFileName() + " " + cmd);
         }
       }
