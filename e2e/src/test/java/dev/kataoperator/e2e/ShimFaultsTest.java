@@ -482,7 +482,6 @@ class ShimFaultsTest {
     return Path.of("/run/containerd/s").resolve(HexFormat.of().formatHex(d));
   }
 
-  /** Shim JVMs serving {@code pod} for this test's containerd (its bundle is in our state dir). */
   /**
    * The bundle a shim JVM serves: its {@code -bundle} argument (a spawned server), else its working
    * directory (the launchers' start, which serves the pod itself, runs in the bundle).
@@ -499,6 +498,7 @@ class ShimFaultsTest {
     }
   }
 
+  /** Shim JVMs serving {@code pod} for this test's containerd (its bundle is in our state dir). */
   private static List<String> shimJvms(String pod) {
     String state = dir.resolve("state").toString();
     var found = new ArrayList<String>();
