@@ -141,14 +141,20 @@ class CriTest {
     assertEquals("from-the-host\n", Files.readString(config.resolve("setting")));
     assertFalse(Files.exists(config.resolve("new")));
 
-    // A guest filling its rootfs writes to the container's snapshot (containerd's root), never
-    // to the node's /run (a tmpfs: the node's memory), where the pod's run directory is.
-    long runFree = Files.getFileStore(Path.of("/run")).getUsableSpace();
+    // A guest filling its rootfs writes to the container's own snapshot (the overlay's upper
+    // directory in containerd's root), never to a directory of the shim's under /run (on many
+    // nodes a tmpfs: the node's memory).
     ok(
         crictl(
             "exec", side, "sh", "-c", "dd if=/dev/zero of=/fill bs=1M count=64 2>/dev/null; sync"));
-    long runUsed = runFree - Files.getFileStore(Path.of("/run")).getUsableSpace();
-    assertTrue(runUsed < 16L << 20, "/run lost " + (runUsed >> 20) + " MiB to a guest's writes");
+    String upper =
+        Files.readAllLines(Path.of("/proc/self/mountinfo")).stream()
+            .filter(l -> l.contains("/" + side + "/rootfs ") && l.contains("upperdir="))
+            .map(l -> l.replaceAll(".*upperdir=([^,]+).*", "$1"))
+            .findFirst()
+            .orElseThrow(() -> new AssertionError("no overlay rootfs mount of " + side));
+    assertTrue(upper.startsWith(fixture.containerdDir().toString()), upper);
+    assertEquals(64L << 20, Files.size(Path.of(upper, "fill")), "the guest's writes in " + upper);
     ok(crictl("exec", side, "rm", "/fill"));
 
     // kubectl exec of a typo: a prompt NOT_FOUND naming the binary (once: a 60 s wait for output
