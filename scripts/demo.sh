@@ -175,6 +175,8 @@ sed -e "s|@NAME@|katademo0|g" -e "s|@SUBNET@|10.88.99|g" -e "s|@IPAM_DIR@|$work/
 {
   sed -e "s|@NETD@|$work/net.d|g" -e "s|@OPT@|$work/containerd/opt|g" "$fixture/containerd.toml"
   cat <<'TOML'
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata-qemu]
   runtime_type = "io.containerd.kata-qemu.v2"
 TOML
