@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the guest kernel from Debian's linux-source-6.12: tinyconfig + config-fragment.
+# Builds the guest kernel from Debian's linux-source-6.12: tinyconfig + config-fragment, with
+# patches/*.patch applied (see each patch's comment for why).
 # Output: OUT_DIR/vmlinux (uncompressed ELF, booted through PVH). The build is cached under
 # $KATA_CACHE/kernel/<hash of source version, fragment and this script>.
 set -euo pipefail
@@ -8,16 +9,17 @@ out=${1:?usage: build.sh OUT_DIR}
 src_tar=$(ls /usr/src/linux-source-6.12.tar.xz 2>/dev/null) || {
   echo "kernel: /usr/src/linux-source-6.12.tar.xz is missing; run 'make setup'" >&2; exit 1; }
 src_ver=$(dpkg-query -W -f='${Version}' linux-source-6.12)
-key=$( (echo "$src_ver"; cat "$here/config-fragment" "$here/build.sh") | sha256sum | cut -c1-16)
+key=$( (echo "$src_ver"; cat "$here/config-fragment" "$here/build.sh" "$here"/patches/*.patch) | sha256sum | cut -c1-16)
 cache=${KATA_CACHE:-$HOME/.cache/kata-operator}/kernel/$key
 mkdir -p "$out"
 
 if [ ! -f "$cache/vmlinux" ]; then
-  echo "kernel: building $src_ver with $(basename "$here")/config-fragment (cache key $key, takes minutes)" >&2
+  echo "kernel: building $src_ver with $(basename "$here")/config-fragment and patches/ (cache key $key, takes minutes)" >&2
   work=$(mktemp -d "${TMPDIR:-/tmp}/kata-kernel.XXXXXX")
   trap 'rm -rf "$work"' EXIT
   tar -C "$work" -xf "$src_tar"
   ksrc=$(echo "$work"/linux-source-6.12)
+  for p in "$here"/patches/*.patch; do patch -s -d "$ksrc" -p1 < "$p"; done
   make -C "$ksrc" -s tinyconfig
   "$ksrc/scripts/kconfig/merge_config.sh" -m -O "$ksrc" "$ksrc/.config" "$here/config-fragment" >/dev/null
   make -C "$ksrc" -s olddefconfig
