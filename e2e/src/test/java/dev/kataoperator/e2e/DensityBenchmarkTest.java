@@ -81,12 +81,14 @@ class DensityBenchmarkTest {
             (Measure.machineTicks()[0] - concurrentBusy0) / (double) TICKS_PER_S / PODS;
 
         Thread.sleep(SETTLE_S * 1000); // let the guests settle after boot
-        var pods = podProcesses();
-        long[] cpu0 = ticksOf(pods);
-        long switches0 = pods.stream().mapToLong(Measure::contextSwitches).sum();
+        var pods = podProcesses(containerd, started);
+        var cpu0 = sample(pods, Measure::cpuTicks);
+        var switches0 = sample(pods, Measure::contextSwitches);
         double busy = machineBusyPercent(IDLE_WINDOW_S);
-        long[] cpu1 = ticksOf(pods);
-        long switches1 = pods.stream().mapToLong(Measure::contextSwitches).sum();
+        var cpu1 = sample(pods, Measure::cpuTicks);
+        var switches1 = sample(pods, Measure::contextSwitches);
+        long[] cpu = {growth(cpu0, cpu1, p -> true), growth(cpu0, cpu1, p -> isQemu(p))};
+        long switches = growth(switches0, switches1, p -> true);
         long pss = pods.stream().mapToLong(Measure::pssKb).sum();
         long qemuPss = pods.stream().filter(p -> isQemu(p)).mapToLong(Measure::pssKb).sum();
 
@@ -114,13 +116,13 @@ class DensityBenchmarkTest {
             String.format(
                 Locale.ROOT,
                 "| CPU per idle pod (QEMU + shim + helpers) | %.2f%% of a core (QEMU %.2f%%) | |",
-                percentOfCore(cpu1[0] - cpu0[0]) / n,
-                percentOfCore(cpu1[1] - cpu0[1]) / n));
+                percentOfCore(cpu[0]) / n,
+                percentOfCore(cpu[1]) / n));
         report.add(
             String.format(
                 Locale.ROOT,
                 "| wake-ups per idle pod (context switches of its threads) | %.0f /s | |",
-                (switches1 - switches0) / (double) IDLE_WINDOW_S / n));
+                switches / (double) IDLE_WINDOW_S / n));
         report.add(
             String.format(
                 Locale.ROOT,
@@ -280,11 +282,50 @@ class DensityBenchmarkTest {
     }
   }
 
-  /** The pods' host processes: shim JVMs, QEMUs and their helpers. */
-  static List<String> podProcesses() throws Exception {
-    var pids = new ArrayList<>(Measure.pids("KataShim"));
-    pids.addAll(Measure.pids("/run/kata/shim/"));
+  /**
+   * The host processes of the pods this benchmark started, and no one else's (the machine may be
+   * shared): the shim JVMs of its containerd (their {@code -address}), the QEMUs and helpers in
+   * those pods' run directories.
+   */
+  static List<String> podProcesses(Containerd containerd, List<String> ids) throws Exception {
+    var pids = new ArrayList<String>();
+    for (String p : Measure.pids("-address " + containerd.socket() + " ")) {
+      if (Files.readString(Path.of("/proc", p, "cmdline")).contains("KataShim")) {
+        pids.add(p);
+      }
+    }
+    for (String id : ids) {
+      pids.addAll(Measure.pids("/run/kata/shim/default/" + id + "/"));
+    }
     return pids;
+  }
+
+  /** {@code measure} of each process. */
+  static java.util.Map<String, Long> sample(
+      List<String> pids, java.util.function.ToLongFunction<String> measure) {
+    var values = new java.util.HashMap<String, Long>();
+    for (String p : pids) {
+      values.put(p, measure.applyAsLong(p));
+    }
+    return values;
+  }
+
+  /**
+   * How much the counters of the processes that {@code which} selects grew between two samples; a
+   * process gone by the second (its counter reads 0) is left out rather than subtracted.
+   */
+  static long growth(
+      java.util.Map<String, Long> before,
+      java.util.Map<String, Long> after,
+      java.util.function.Predicate<String> which) {
+    long sum = 0;
+    for (var e : before.entrySet()) {
+      long end = after.getOrDefault(e.getKey(), 0L);
+      if (end >= e.getValue() && which.test(e.getKey())) {
+        sum += end - e.getValue();
+      }
+    }
+    return sum;
   }
 
   static boolean isQemu(String pid) {
@@ -293,20 +334,6 @@ class DensityBenchmarkTest {
     } catch (Exception e) {
       return false;
     }
-  }
-
-  /** {all processes' CPU ticks, QEMUs' CPU ticks}. */
-  static long[] ticksOf(List<String> pids) {
-    long all = 0;
-    long qemu = 0;
-    for (String p : pids) {
-      long t = Measure.cpuTicks(p);
-      all += t;
-      if (isQemu(p)) {
-        qemu += t;
-      }
-    }
-    return new long[] {all, qemu};
   }
 
   double percentOfCore(long ticks) {
