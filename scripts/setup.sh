@@ -72,7 +72,7 @@ PKGS=(
   qemu-system-x86:bookworm-backports
   linux-source-6.12:bookworm-backports
   containerd: runc: crun: busybox-static: umoci: skopeo:
-  build-essential: bc: bison: flex: libelf-dev: libssl-dev: cpio: xz-utils: zstd:
+  build-essential: patch: bc: bison: flex: libelf-dev: libssl-dev: cpio: xz-utils: zstd:
   iproute2: procps: psmisc: jq: socat: e2fsprogs: erofs-utils:
   containernetworking-plugins: etcd-server: protobuf-compiler: libseccomp-dev: libcap-ng-dev:
   pkg-config:
