@@ -44,7 +44,9 @@ class SandboxTest {
       assertTrue(sb.health().getOciRuntime().startsWith("crun"), sb.health().getOciRuntime());
       assertFalse(sb.health().getAgentVersion().isBlank());
     }
-    assertFalse(Files.exists(tmp.resolve("run")), "run directory removed on close");
+    // The caller's records live there too (a pod's cgroups), read after close: the caller removes
+    // it.
+    assertTrue(Files.isDirectory(tmp.resolve("run")), "the run directory is left to its owner");
   }
 
   /** CreateContainer with bad input must be refused as INVALID_ARGUMENT, nothing created. */

@@ -12,7 +12,6 @@ import dev.kataoperator.shim.sandbox.RunDirs;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Optional;
 
 /** The node the shim runs on: real mounts, cgroups, network and QEMU. */
 final class NodeHost implements PodHost {
@@ -47,8 +46,8 @@ final class NodeHost implements PodHost {
   }
 
   @Override
-  public Optional<Cgroup> joinCgroup(String cgroupsPath, List<Long> pids, Path record) {
-    return PodCgroup.join(cgroupsPath, pids, record).map(c -> c);
+  public void joinCgroup(String cgroupsPath, List<Long> pids, Path record) {
+    PodCgroup.join(cgroupsPath, pids, record);
   }
 
   @Override

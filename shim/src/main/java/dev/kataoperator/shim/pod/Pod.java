@@ -53,7 +53,6 @@ final class Pod {
   private final List<OomEvents> oomListeners = new CopyOnWriteArrayList<>();
   private volatile Sandbox sandbox;
   private volatile PodNetwork network;
-  private volatile PodHost.Cgroup cgroup;
   private volatile PortForwarding portForwarding;
   private final Timeline timeline = Timeline.sinceProcessStart();
 
@@ -155,9 +154,7 @@ final class Pod {
         network.configureGuest(sandbox.agent());
         portForwarding = startPortForwarding(spec.networkNamespace().get(), sandbox.agent());
       }
-      cgroup =
-          host.joinCgroup(spec.cgroupsPath(), sandbox.vm().pids(), runDir.resolve(CGROUPS_FILE))
-              .orElse(null);
+      host.joinCgroup(spec.cgroupsPath(), sandbox.vm().pids(), runDir.resolve(CGROUPS_FILE));
     } catch (RuntimeException e) {
       close();
       throw e;
@@ -297,13 +294,8 @@ final class Pod {
               + "(ms since the shim started) "
               + timeline.summary());
     }
-    if (cgroup != null) {
-      cgroup.remove();
-      cgroup = null;
-    } else {
-      // A join that failed part way recorded what it made.
-      host.removeRecordedCgroups(runDir.resolve(CGROUPS_FILE));
-    }
+    // Also what a join that failed part way made: it recorded each cgroup before making it.
+    host.removeRecordedCgroups(runDir.resolve(CGROUPS_FILE));
     // After the VM: QEMU holds the taps open until it is gone.
     if (network != null) {
       network.detach();

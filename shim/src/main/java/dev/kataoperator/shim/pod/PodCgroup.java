@@ -8,7 +8,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 import java.util.Set;
 import java.util.regex.Pattern;
 
@@ -18,35 +17,29 @@ import java.util.regex.Pattern;
  * and hybrid hosts, and the paths of both cgroup drivers (cgroupfs and systemd, see {@link
  * #relativePath}).
  */
-final class PodCgroup implements PodHost.Cgroup {
+final class PodCgroup {
   private static final System.Logger LOG = System.getLogger(PodCgroup.class.getName());
   // v1 controllers that need no setup before a task joins (cpuset would need cpus/mems copied).
   private static final Set<String> V1_CONTROLLERS =
       Set.of("cpu", "cpuacct", "memory", "pids", "blkio");
 
-  private final List<Path> created;
-
-  private PodCgroup(List<Path> created) {
-    this.created = created;
-  }
-
   /**
    * Moves {@code pids} into the pod's cgroup, creating it in every hierarchy it is missing. Each
    * directory about to be created is first appended to {@code record} (in the pod's run directory),
-   * so that the cleanup after a killed shim ({@link #removeRecorded}) can remove it too.
+   * so that {@link #removeRecorded} removes exactly what the pod made: at the pod's teardown, after
+   * a join that failed part way, and after a killed shim. Nothing is kept in memory.
    *
    * @throws SandboxException when a hierarchy refuses: the VM must not run outside the pod's limits
    */
-  static Optional<PodCgroup> join(String cgroupsPath, List<Long> pids, Path record) {
+  static void join(String cgroupsPath, List<Long> pids, Path record) {
     if (cgroupsPath.isEmpty()) {
-      return Optional.empty();
+      return;
     }
     String relative = relativePath(cgroupsPath);
-    var created = new ArrayList<Path>();
     for (Path root : hierarchies()) {
       Path dir = root.resolve(relative);
       try {
-        // Record every level this creates (outermost first), so remove() leaves nothing.
+        // Record every level this creates (outermost first), so removeRecorded leaves nothing.
         var missing = new ArrayList<Path>();
         for (Path d = dir; !d.equals(root) && !Files.isDirectory(d); d = d.getParent()) {
           missing.addFirst(d);
@@ -59,7 +52,6 @@ final class PodCgroup implements PodHost.Cgroup {
               StandardOpenOption.APPEND);
         }
         Files.createDirectories(dir);
-        created.addAll(missing);
         for (long pid : pids) {
           Files.writeString(dir.resolve("cgroup.procs"), Long.toString(pid));
         }
@@ -76,7 +68,6 @@ final class PodCgroup implements PodHost.Cgroup {
             e);
       }
     }
-    return Optional.of(new PodCgroup(created));
   }
 
   private static final Pattern UNIT_PART = Pattern.compile("[A-Za-z0-9_.@]+");
@@ -139,22 +130,11 @@ final class PodCgroup implements PodHost.Cgroup {
     return UNIT_PART.matcher(part.replace("-", "_")).matches() && !part.contains("..");
   }
 
-  /** Removes the cgroups this shim created, once the VM is gone (empty cgroups only). */
-  @Override
-  public void remove() {
-    for (Path dir : created.reversed()) {
-      try {
-        Files.deleteIfExists(dir);
-      } catch (IOException e) {
-        LOG.log(Level.WARNING, "cannot remove cgroup " + dir + ": " + e.getMessage());
-      }
-    }
-  }
-
   /**
-   * Removes the cgroups a shim recorded as created (innermost first), once its VM is gone: the
-   * cleanup after a shim that was killed before it could remove them. Only directories below a
-   * cgroup hierarchy are touched; one that still has tasks or children stays (rmdir refuses).
+   * Removes the cgroups a pod recorded as created (innermost first), once its VM is gone: at its
+   * teardown, also after a join that failed part way, and after a shim that was killed before it
+   * could. Only directories below a cgroup hierarchy are touched; one that still has tasks or
+   * children stays (rmdir refuses).
    */
   static void removeRecorded(Path record) {
     List<String> lines;

@@ -9,7 +9,6 @@ import dev.kataoperator.shim.network.PortForwarding;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Optional;
 
 /**
  * Everything a pod does to its node, in one place: where run directories live, mounts, the pod
@@ -36,10 +35,13 @@ interface PodHost {
   /** Unmounts everything at or below {@code root}; never fails. */
   void unmountAllUnder(Path root);
 
-  /** Moves the VM's processes into the pod's cgroup (see {@link PodCgroup#join}). */
-  Optional<Cgroup> joinCgroup(String cgroupsPath, List<Long> pids, Path record);
+  /**
+   * Moves the VM's processes into the pod's cgroup, recording in {@code record} each cgroup it
+   * makes before making it (see {@link PodCgroup#join}).
+   */
+  void joinCgroup(String cgroupsPath, List<Long> pids, Path record);
 
-  /** Removes the cgroups recorded by {@link #joinCgroup} of a pod whose shim died. */
+  /** Removes the cgroups {@link #joinCgroup} recorded, once the VM is gone. */
   void removeRecordedCgroups(Path record);
 
   /** Moves the pod's CNI interfaces onto taps for the VM. */
@@ -59,9 +61,4 @@ interface PodHost {
 
   /** Kills every process that names a path under {@code dir} (a dead shim's VM and helpers). */
   void killProcessesUsing(Path dir);
-
-  /** A pod cgroup the host created; removed with the pod. */
-  interface Cgroup {
-    void remove();
-  }
 }

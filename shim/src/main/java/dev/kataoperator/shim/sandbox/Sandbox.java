@@ -26,7 +26,9 @@ import java.util.Optional;
 
 /**
  * A pod sandbox: one VM and the agent inside it. Booting either yields a sandbox whose agent
- * answered, or throws and leaves nothing behind (no process, socket or run directory).
+ * answered, or throws and leaves no process behind. The run directory is the caller's: it holds the
+ * caller's records too (a pod's cgroups and network), which its own teardown reads after the VM is
+ * gone, so the caller removes it.
  */
 public final class Sandbox implements AutoCloseable {
   private static final System.Logger LOG = System.getLogger(Sandbox.class.getName());
@@ -71,7 +73,8 @@ public final class Sandbox implements AutoCloseable {
    * What a sandbox is booted with.
    *
    * @param id sandbox id ([A-Za-z0-9_.-], at most 64)
-   * @param runDir private directory for sockets and logs; created here, removed on close
+   * @param runDir private directory for sockets and logs; created here if missing, removed by the
+   *     caller after close
    * @param sharedDir host directory the guest sees at {@link #GUEST_SHARED_DIR}
    * @param sharedReadOnly export it read-only
    * @param memoryMiB guest memory, 0 for the config's default
@@ -189,7 +192,6 @@ public final class Sandbox implements AutoCloseable {
       if (vm != null) {
         vm.stop(Duration.ZERO);
       }
-      RunDirs.deleteQuietly(spec.runDir());
       throw e;
     }
   }
@@ -274,6 +276,5 @@ public final class Sandbox implements AutoCloseable {
     }
     agent.close();
     vm.stop(grace);
-    RunDirs.deleteQuietly(runDir);
   }
 }

@@ -201,10 +201,10 @@ class PodBackendTest {
 
     assertTrue(e.getMessage().contains("pod's cgroup"), e.getMessage());
     assertTrue(host.guest.onlyVm().exited.isDone(), "the VM is stopped");
-    assertTrue(
-        host.calls("cgroup-remove-recorded")
-            .contains("cgroup-remove-recorded " + runDir.resolve("cgroups")),
-        "what a partial join made is removed: " + host.calls);
+    assertEquals(
+        List.of("cgroup-remove /kubepods/pod1/pod1"),
+        host.calls("cgroup-remove"),
+        "what the failed join made is removed, from its record");
     assertFalse(Files.exists(runDir));
   }
 
@@ -415,7 +415,7 @@ class PodBackendTest {
             "kill-using " + runDir,
             "unmount-all " + bundle(POD).resolve("rootfs"),
             "network-detach-all /var/run/netns/cni-1234",
-            "cgroup-remove-recorded " + runDir.resolve("cgroups"),
+            "cgroup-remove /sys/fs/cgroup/kubepods/pod1",
             "unmount-all " + runDir),
         host.calls);
     assertFalse(Files.exists(runDir));

@@ -63,12 +63,10 @@ class PodCgroupTest {
     Process sleeper = new ProcessBuilder("sleep", "60").start();
     String id = "katatestcg" + ProcessHandle.current().pid();
     try {
-      var cgroup =
-          PodCgroup.join(
-                  "katatest-" + id + ".slice:cri-containerd:" + id,
-                  List.of(sleeper.pid()),
-                  tmp.resolve("cgroups"))
-              .orElseThrow();
+      PodCgroup.join(
+          "katatest-" + id + ".slice:cri-containerd:" + id,
+          List.of(sleeper.pid()),
+          tmp.resolve("cgroups"));
       String scope = "/katatest.slice/katatest-" + id + ".slice/cri-containerd-" + id + ".scope";
       List<String> lines = Files.readAllLines(Path.of("/proc", "" + sleeper.pid(), "cgroup"));
       assertEquals(
@@ -76,7 +74,7 @@ class PodCgroupTest {
           lines.stream().filter(l -> l.endsWith(":" + scope)).count(),
           "in every hierarchy: " + lines);
       sleeper.destroyForcibly().waitFor();
-      cgroup.remove();
+      PodCgroup.removeRecorded(tmp.resolve("cgroups"));
       for (Path root : PodCgroup.hierarchies()) {
         assertFalse(Files.exists(root.resolve("katatest.slice")), "left under " + root);
       }

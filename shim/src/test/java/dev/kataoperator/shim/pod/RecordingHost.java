@@ -9,8 +9,8 @@ import dev.kataoperator.shim.network.PodNetwork;
 import dev.kataoperator.shim.network.PortForwarding;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Predicate;
 
@@ -72,22 +72,39 @@ final class RecordingHost implements PodHost {
     calls.add("unmount-all " + root);
   }
 
+  /**
+   * As the node does: each cgroup is written to {@code record} before it is made (here one line,
+   * the cgroups path), also when the join then fails; removal reads only the record.
+   */
   @Override
-  public Optional<Cgroup> joinCgroup(String cgroupsPath, List<Long> pids, Path record) {
+  public void joinCgroup(String cgroupsPath, List<Long> pids, Path record) {
     if (cgroupsPath.isEmpty()) {
-      return Optional.empty();
+      return;
+    }
+    try {
+      Files.writeString(
+          record, cgroupsPath + "\n", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
     }
     if (failCgroup) {
       throw new dev.kataoperator.shim.sandbox.SandboxException(
           "cannot put the VM into the pod's cgroup " + cgroupsPath);
     }
     calls.add("cgroup-join " + cgroupsPath + " " + pids);
-    return Optional.of(() -> calls.add("cgroup-remove " + cgroupsPath));
   }
 
   @Override
   public void removeRecordedCgroups(Path record) {
-    calls.add("cgroup-remove-recorded " + record);
+    try {
+      for (String line : Files.readAllLines(record).reversed()) {
+        calls.add("cgroup-remove " + line);
+      }
+    } catch (java.nio.file.NoSuchFileException e) {
+      // nothing recorded
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
   }
 
   @Override
