@@ -141,6 +141,23 @@ class CriTest {
     assertEquals("from-the-host\n", Files.readString(config.resolve("setting")));
     assertFalse(Files.exists(config.resolve("new")));
 
+    // Every container's rootfs and volume reaches the host's side of the share nosuid and nodev
+    // (with what is mounted below): a setuid binary or device node a guest's root leaves there
+    // means nothing through the share (HostMountsTest runs one as another user).
+    List<String> shareMounts =
+        Files.readAllLines(Path.of("/proc/self/mountinfo")).stream()
+            .map(l -> l.split(" "))
+            .filter(f -> f[4].startsWith("/run/kata/shim/k8s.io/" + podId + "/"))
+            .filter(f -> f[4].contains("/mounts/") || f[4].endsWith("/rootfs"))
+            .map(f -> f[4] + " " + f[5])
+            .toList();
+    assertTrue(
+        shareMounts.size() >= 8, "both containers' rootfs and volumes, two views: " + shareMounts);
+    for (String m : shareMounts) {
+      List<String> options = List.of(m.split(" ")[1].split(","));
+      assertTrue(options.containsAll(List.of("nosuid", "nodev")), m);
+    }
+
     // A guest filling its rootfs writes to the container's own snapshot (the overlay's upper
     // directory in containerd's root), never to a directory of the shim's under /run (on many
     // nodes a tmpfs: the node's memory).

@@ -78,6 +78,8 @@ public final class Native {
   private static final long AT_RECURSIVE = 0x8000;
   private static final long AT_SYMLINK_NOFOLLOW = 0x100;
   private static final long MOUNT_ATTR_RDONLY = 0x1;
+  private static final long MOUNT_ATTR_NOSUID = 0x2;
+  private static final long MOUNT_ATTR_NODEV = 0x4;
   private static final int ENOSYS = 38;
 
   private Native() {}
@@ -165,18 +167,21 @@ public final class Native {
   }
 
   /**
-   * Makes the mount at {@code mountPoint} and every mount below it read-only (mount_setattr(2) with
-   * AT_RECURSIVE, Linux 5.12+), which a remount cannot do: it changes one mount only. The path
-   * itself is not followed if it is a symlink.
+   * Makes the mount at {@code mountPoint} and every mount below it nosuid and nodev, and read-only
+   * if asked (mount_setattr(2) with AT_RECURSIVE, Linux 5.12+), which a remount cannot do: it
+   * changes one mount only. The path itself is not followed if it is a symlink.
    *
    * @return false when the kernel has no mount_setattr (ENOSYS); the caller falls back
    */
-  public static boolean makeReadOnlyRecursively(Path mountPoint) throws IOException {
+  public static boolean restrictRecursively(Path mountPoint, boolean readOnly) throws IOException {
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment state = arena.allocate(CALL_STATE);
       // struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd; }
       MemorySegment attr = arena.allocate(32, 8);
-      attr.set(ValueLayout.JAVA_LONG, 0, MOUNT_ATTR_RDONLY);
+      attr.set(
+          ValueLayout.JAVA_LONG,
+          0,
+          MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (readOnly ? MOUNT_ATTR_RDONLY : 0));
       long rc =
           (long)
               SYSCALL.invokeExact(
@@ -195,7 +200,12 @@ public final class Native {
         return false;
       }
       throw new IOException(
-          "mount_setattr(read-only, recursive) " + mountPoint + ": errno " + errno);
+          "mount_setattr(nosuid,nodev"
+              + (readOnly ? ",ro" : "")
+              + ", recursive) "
+              + mountPoint
+              + ": errno "
+              + errno);
     } catch (IOException e) {
       throw e;
     } catch (Throwable t) {

@@ -34,6 +34,45 @@ final class HostMounts {
   }
 
   /**
+   * Makes {@code root} (the shims' run root) a private mount, binding it onto itself first if it is
+   * not a mount point, so that nothing the shims mount below it (every pod's share) propagates to
+   * the node's other mount namespaces: on a systemd node {@code /} is shared, and without this
+   * every bind of every pod would appear in each peer and slave namespace and, once unmounted here,
+   * could stay there. Idempotent and safe against concurrent shims (a lock file beside the root);
+   * the one self-bind is left for the node's life, an empty directory elsewhere.
+   */
+  static void keepPrivate(Path root) throws IOException {
+    Files.createDirectories(root);
+    Path lock = root.resolveSibling(root.getFileName() + ".lock");
+    try (var channel =
+            java.nio.channels.FileChannel.open(
+                lock,
+                java.nio.file.StandardOpenOption.CREATE,
+                java.nio.file.StandardOpenOption.WRITE,
+                java.nio.file.LinkOption.NOFOLLOW_LINKS);
+        var ignored = channel.lock()) {
+      String point = root.toAbsolutePath().normalize().toString();
+      List<String> optional = null;
+      for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
+        String[] f = line.split(" ");
+        if (f.length > 6 && RunDirs.unescapeMountinfo(f[4]).equals(point)) {
+          // The last mount on that point is the one paths resolve to.
+          optional = new ArrayList<>();
+          for (int i = 6; i < f.length && !f[i].equals("-"); i++) {
+            optional.add(f[i]);
+          }
+        }
+      }
+      if (optional == null) {
+        run(List.of("mount", "--bind", point, point));
+      } else if (optional.stream().noneMatch(o -> o.startsWith("shared:"))) {
+        return; // private or a slave already: nothing made below it reaches another namespace
+      }
+      run(List.of("mount", "--make-private", point));
+    }
+  }
+
+  /**
    * Sets up a pod's share so that the guest cannot steer a host mount. Binds are made under {@code
    * binds}, which the guest never sees; the guest is given {@code export}: a read-only view of it
    * that receives every mount made there (a slave of it), so the only writable places a guest
@@ -58,30 +97,37 @@ final class HostMounts {
 
   /**
    * Binds {@code source} (and what is mounted below it) at {@code target} under a share's binds
-   * directory; a read-only bind is made read-only, with everything mounted below it, in {@code
-   * staging} first and then moved in, so the guest's view of it is never writable, not even for a
-   * moment.
+   * directory. Every bind is made nosuid and nodev, with everything mounted below it, and a
+   * read-only one read-only, in {@code staging} first and then moved in, so the guest's view of it
+   * never has it otherwise, not even for a moment. nosuid and nodev on the host side: a setuid bit
+   * or a device node a guest leaves in a volume (its root owns the files of the share) means
+   * nothing through the share on the host; the guest's own kernel decides what they mean inside.
    */
   static void bind(Path source, Path target, boolean readOnly, Path staging) throws IOException {
     boolean dir = Files.isDirectory(source);
     makeTarget(target, dir);
-    if (!readOnly) {
-      run(List.of("mount", "--rbind", source.toString(), target.toString()));
-      return;
-    }
     Path staged =
-        dir ? Files.createTempDirectory(staging, "ro") : Files.createTempFile(staging, "ro", "");
+        dir
+            ? Files.createTempDirectory(staging, "bind")
+            : Files.createTempFile(staging, "bind", "");
     try {
       run(List.of("mount", "--rbind", source.toString(), staged.toString()));
       try {
         // Everything mounted below the volume too (a remount reaches the top mount only).
-        if (!Native.makeReadOnlyRecursively(staged)) {
+        if (!Native.restrictRecursively(staged, readOnly)) {
           LOG.log(
               Level.WARNING,
-              "this kernel has no mount_setattr (Linux 5.12+): only the top of read-only volume "
+              "this kernel has no mount_setattr (Linux 5.12+): only the top of volume "
                   + source
-                  + " is read-only, not what is mounted below it");
-          run(List.of("mount", "-o", "remount,bind,ro", staged.toString()));
+                  + " is nosuid,nodev"
+                  + (readOnly ? ",ro" : "")
+                  + ", not what is mounted below it");
+          run(
+              List.of(
+                  "mount",
+                  "-o",
+                  "remount,bind,nosuid,nodev" + (readOnly ? ",ro" : ""),
+                  staged.toString()));
         }
         run(List.of("mount", "--move", staged.toString(), target.toString()));
       } catch (IOException e) {

@@ -32,6 +32,7 @@ final class NodeHost implements PodHost {
 
   @Override
   public void makeShare(Path binds, Path export, Path staging) throws IOException {
+    HostMounts.keepPrivate(runRoot());
     HostMounts.makeShare(binds, export, staging);
   }
 

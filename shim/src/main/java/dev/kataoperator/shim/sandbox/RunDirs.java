@@ -176,7 +176,7 @@ public final class RunDirs {
   }
 
   /** mountinfo escapes space, tab, newline and backslash as three octal digits. */
-  private static String unescapeMountinfo(String s) {
+  public static String unescapeMountinfo(String s) {
     var sb = new StringBuilder();
     for (int i = 0; i < s.length(); i++) {
       char c = s.charAt(i);

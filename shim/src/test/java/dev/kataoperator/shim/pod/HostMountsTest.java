@@ -158,6 +158,124 @@ class HostMountsTest {
     Files.writeString(below.resolve("host-side"), "the host's own mount stays writable");
   }
 
+  /**
+   * What a guest's root leaves in a read-write volume, a setuid-root binary and a device node (QEMU
+   * has no CAP_MKNOD; here the host's root stands in), means nothing on the host through the share:
+   * every bind and what is mounted below it is nosuid and nodev, in both the binds and the guest's
+   * view. The volume's own mount is the host's and keeps its flags.
+   */
+  @Test
+  void aSetuidBinaryOrDeviceNodeInAVolumeMeansNothingThroughTheShare() throws Exception {
+    Files.setPosixFilePermissions(
+        tmp, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+    Path volume = Files.createDirectories(tmp.resolve("rw-volume"));
+    Path below = Files.createDirectories(volume.resolve("data"));
+    mount("-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", below.toString());
+    for (Path d : List.of(volume, below)) {
+      Files.copy(Path.of("/usr/bin/id"), d.resolve("id"));
+      Files.setPosixFilePermissions(
+          d.resolve("id"), java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+      ok("chmod", "4755", d.resolve("id").toString());
+      ok("mknod", d.resolve("null").toString(), "c", "1", "3");
+    }
+    Path c = binds.resolve("c1");
+
+    HostMounts.bind(volume, c.resolve("mounts/0-rw-volume"), false, staging);
+
+    if (!mountOptions(volume).contains("nosuid")) {
+      // The control: on the volume's own mount the bit works, so the share's refusal is the test.
+      assertEquals(
+          "0",
+          ok(
+              "setpriv",
+              "--reuid=65534",
+              "--regid=65534",
+              "--clear-groups",
+              volume.resolve("id").toString(),
+              "-u"));
+    }
+    for (Path seen : List.of(c, share.resolve("c1"))) {
+      for (Path d :
+          List.of(seen.resolve("mounts/0-rw-volume"), seen.resolve("mounts/0-rw-volume/data"))) {
+        assertTrue(
+            mountOptions(d).containsAll(List.of("nosuid", "nodev")), d + ": " + mountOptions(d));
+        assertEquals(
+            "65534",
+            ok(
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                d.resolve("id").toString(),
+                "-u"),
+            "the setuid bit of " + d.resolve("id") + " is ignored");
+        assertThrows(
+            java.nio.file.AccessDeniedException.class,
+            () -> Files.newInputStream(d.resolve("null")).close(),
+            "the device node " + d.resolve("null") + " cannot be opened");
+      }
+    }
+    assertTrue(Files.isWritable(c.resolve("mounts/0-rw-volume/data/id")), "still read-write");
+  }
+
+  /**
+   * On a systemd node {@code /} is a shared mount with peers and slaves in other namespaces; a
+   * shared bind with a peer namespace stands in for it. Nothing a pod mounts below the shims' run
+   * root reaches that namespace, and keeping the root private is done once however often asked.
+   */
+  @Test
+  void nothingMountedForAPodReachesTheNodesOtherMountNamespaces() throws Exception {
+    Path node = Files.createDirectories(tmp.resolve("node"));
+    mount("--bind", node.toString(), node.toString());
+    mount("--make-shared", node.toString());
+    Process peer =
+        new ProcessBuilder("unshare", "--mount", "--propagation", "unchanged", "sleep", "120")
+            .start();
+    try {
+      Path comm = Path.of("/proc", "" + peer.pid(), "comm");
+      for (int i = 0; i < 100 && !Files.readString(comm).strip().equals("sleep"); i++) {
+        Thread.sleep(50);
+      }
+      Path root = node.resolve("shim");
+      HostMounts.keepPrivate(root);
+      HostMounts.keepPrivate(root);
+      Path pod = root.resolve("k8s.io/pod1");
+      Path volume = Files.createDirectories(tmp.resolve("volume"));
+      HostMounts.makeShare(pod.resolve("mounts"), pod.resolve("shared"), pod.resolve("staging"));
+      HostMounts.bind(
+          volume, pod.resolve("mounts/c1/mounts/0-volume"), false, pod.resolve("staging"));
+      HostMounts.bind(
+          volume, pod.resolve("mounts/c1/mounts/1-config"), true, pod.resolve("staging"));
+
+      assertTrue(RunDirs.mountPointsUnder(pod).size() >= 5, "" + RunDirs.mountPointsUnder(pod));
+      List<String> inPeer =
+          Files.readAllLines(Path.of("/proc", "" + peer.pid(), "mountinfo")).stream()
+              .map(l -> l.split(" ")[4])
+              .filter(p -> p.startsWith(pod.toString()))
+              .toList();
+      assertEquals(List.of(), inPeer, "the pod's mounts seen from another namespace");
+      long rootMounts =
+          Files.readAllLines(Path.of("/proc/self/mountinfo")).stream()
+              .filter(l -> l.split(" ")[4].equals(root.toString()))
+              .count();
+      assertEquals(1, rootMounts, "the root is bound onto itself once");
+    } finally {
+      peer.destroyForcibly().waitFor();
+    }
+  }
+
+  /** The per-mount options (mountinfo's sixth field) of the mount {@code p} is on. */
+  private static List<String> mountOptions(Path p) throws Exception {
+    return List.of(ok("findmnt", "-n", "-o", "VFS-OPTIONS", "-T", p.toString()).split(","));
+  }
+
+  private static String ok(String... cmd) throws Exception {
+    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes()).strip();
+    assertEquals(0, p.waitFor(), String.join(" ", cmd) + ": " + out);
+    return out;
+  }
+
   private static void mount(String... args) throws Exception {
     var cmd = new java.util.ArrayList<>(List.of("mount"));
     cmd.addAll(List.of(args));
