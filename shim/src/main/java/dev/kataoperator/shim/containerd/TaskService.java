@@ -329,8 +329,9 @@ public final class TaskService {
               .setPid(p.pid)
               .build());
     }
-    // A platform thread: the backend's wait may block in ways that would pin a virtual one.
-    Thread.ofPlatform().daemon().name("await " + describe(p)).start(() -> awaitExit(p));
+    // A virtual thread: the wait parks on the agent's answer, so processes that run for long
+    // (every exec of a probe, every container) cost no OS thread each.
+    Thread.ofVirtual().name("await " + describe(p)).start(() -> awaitExit(p));
     return StartResponse.newBuilder().setPid(p.pid).build();
   }
 

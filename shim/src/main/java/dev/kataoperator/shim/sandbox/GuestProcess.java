@@ -47,10 +47,11 @@ public final class GuestProcess {
 
   private Thread pumpOut(
       String name, OutputStream out, BiFunction<String, String, ReadStreamResponse> read) {
-    // A platform thread: writing a FIFO blocks in the kernel, which would pin a virtual
-    // thread's carrier, and a 2-core machine has only two.
-    return Thread.ofPlatform()
-        .daemon()
+    // A virtual thread: a process that prints nothing (most execs of a probe or a shell) parks
+    // in the agent's read and costs no OS thread, so a thousand silent execs do not make a
+    // thousand threads. A write into containerd's FIFO that blocks in the kernel (its reader
+    // stalled) borrows a carrier for that long: the JDK compensates for blocking file I/O.
+    return Thread.ofVirtual()
         .name(containerId + "/" + execId + "/" + name)
         .start(
             () -> {
@@ -98,7 +99,9 @@ public final class GuestProcess {
 
   /**
    * Copies {@code in} to the guest's stdin until {@code in} ends, then closes the guest's stdin.
-   * Runs on a platform daemon thread: reading a terminal or pipe may block forever.
+   * Runs on a platform daemon thread: reading a terminal or pipe may block forever, and a virtual
+   * thread blocked in the kernel would hold a carrier for that long (only interactive execs have
+   * one).
    */
   public Thread pumpStdin(InputStream in) {
     Thread t =

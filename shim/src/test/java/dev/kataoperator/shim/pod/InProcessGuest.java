@@ -5,6 +5,8 @@ import dev.kataoperator.agent.v1.ContainerRequest;
 import dev.kataoperator.agent.v1.CreateContainerRequest;
 import dev.kataoperator.agent.v1.CreateSandboxRequest;
 import dev.kataoperator.agent.v1.DestroySandboxRequest;
+import dev.kataoperator.agent.v1.ExecProcessRequest;
+import dev.kataoperator.agent.v1.ExecProcessResponse;
 import dev.kataoperator.agent.v1.GetOOMEventRequest;
 import dev.kataoperator.agent.v1.HealthRequest;
 import dev.kataoperator.agent.v1.HealthResponse;
@@ -156,6 +158,10 @@ final class InProcessGuest implements Hypervisor {
               "StartContainer",
               ContainerRequest.parser(),
               (r, c) -> StartContainerResponse.newBuilder().setPid(1).build())
+          .on(
+              "ExecProcess",
+              ExecProcessRequest.parser(),
+              (r, c) -> ExecProcessResponse.newBuilder().setPid(2).build())
           .on(
               "SignalProcess",
               SignalProcessRequest.parser(),

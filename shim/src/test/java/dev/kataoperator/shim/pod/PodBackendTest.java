@@ -12,6 +12,11 @@ import dev.kataoperator.shim.containerd.ShimContext;
 import dev.kataoperator.shim.containerd.TaskBackend;
 import dev.kataoperator.shim.containerd.TaskBackend.CreateRequest;
 import dev.kataoperator.shim.containerd.api.runtimeoptions.Options;
+import dev.kataoperator.shim.containerd.api.task.CreateTaskRequest;
+import dev.kataoperator.shim.containerd.api.task.CreateTaskResponse;
+import dev.kataoperator.shim.containerd.api.task.ExecProcessRequest;
+import dev.kataoperator.shim.containerd.api.task.StartRequest;
+import dev.kataoperator.shim.containerd.api.task.StartResponse;
 import dev.kataoperator.shim.containerd.io.ProcessIo;
 import dev.kataoperator.shim.errors.ShimException;
 import dev.kataoperator.shim.sandbox.Sandbox;
@@ -282,6 +287,90 @@ class PodBackendTest {
     long took = (System.nanoTime() - start) / 1_000_000;
     assertTrue(took < 5_000, "kill, waits, deletes and shutdown took " + took + " ms");
     assertFalse(Files.exists(runDir));
+  }
+
+  /**
+   * A guest that acknowledges 1,000 execs and then never sends their output or exit: through the
+   * task service, as containerd drives it, they hold a bounded number of OS threads (the output
+   * pumps and the waits park on the agent's calls), and they all end when the VM does.
+   */
+  @Test
+  void aThousandSilentExecsHoldABoundedNumberOfThreadsAndEndWithTheVm() throws Exception {
+    var published = new java.util.concurrent.CopyOnWriteArrayList<String>();
+    var events =
+        new dev.kataoperator.shim.containerd.EventPublisher(
+            "k8s.io", e -> published.add(e.getTopic()));
+    var tasks =
+        new dev.kataoperator.shim.containerd.TaskService(backend, events, "k8s.io", () -> {});
+    var server = new dev.kataoperator.shim.ttrpc.TtrpcServer();
+    tasks.register(server);
+    server.start(tmp.resolve("shim.sock"));
+    var client = dev.kataoperator.shim.ttrpc.TtrpcClient.connect(tmp.resolve("shim.sock"));
+    String svc = dev.kataoperator.shim.containerd.TaskService.SERVICE_V2;
+    var t = java.time.Duration.ofSeconds(30);
+    try {
+      request(POD, spec(POD)); // writes the bundle
+      client.call(
+          svc,
+          "Create",
+          CreateTaskRequest.newBuilder()
+              .setId(POD)
+              .setBundle(bundle(POD).toString())
+              .setOptions(Any.pack(Options.newBuilder().setConfigPath(config.toString()).build()))
+              .build(),
+          CreateTaskResponse.parser(),
+          t);
+      client.call(
+          svc, "Start", StartRequest.newBuilder().setId(POD).build(), StartResponse.parser(), t);
+      host.guest.wedged.addAll(List.of("ReadStdout", "ReadStderr", "WaitProcess"));
+      var threads = java.lang.management.ManagementFactory.getThreadMXBean();
+      int before = threads.getThreadCount();
+      String log = "file://" + tmp.resolve("exec.log");
+      var process =
+          Any.newBuilder()
+              .setTypeUrl("types.containerd.io/opencontainers/runtime-spec/1/Process")
+              .setValue(
+                  com.google.protobuf.ByteString.copyFromUtf8(
+                      "{\"args\":[\"sleep\",\"1d\"],\"cwd\":\"/\"}"))
+              .build();
+      int execs = 1000;
+      for (int i = 0; i < execs; i++) {
+        String exec = "probe" + i;
+        client.call(
+            svc,
+            "Exec",
+            ExecProcessRequest.newBuilder()
+                .setId(POD)
+                .setExecId(exec)
+                .setStdout(log)
+                .setStderr(log)
+                .setSpec(process)
+                .build(),
+            com.google.protobuf.Empty.parser(),
+            t);
+        client.call(
+            svc,
+            "Start",
+            StartRequest.newBuilder().setId(POD).setExecId(exec).build(),
+            StartResponse.parser(),
+            t);
+      }
+      int during = threads.getThreadCount();
+      // Three platform threads each (two pumps and a wait) would be 3,000.
+      assertTrue(
+          during - before < 50, execs + " silent execs added " + (during - before) + " threads");
+
+      host.guest.onlyVm().crash(0);
+      long deadline = System.nanoTime() + 30_000_000_000L;
+      while (published.stream().filter(e -> e.equals("/tasks/exit")).count() < execs + 1) {
+        assertTrue(System.nanoTime() < deadline, "exits published: " + published.size());
+        Thread.sleep(20);
+      }
+    } finally {
+      client.close();
+      server.close();
+      events.close();
+    }
   }
 
   @Test
