@@ -45,18 +45,28 @@ import java.time.Duration;
  */
 public final class AgentClient implements AutoCloseable {
   static final String SERVICE = "kataagent.v1.Agent";
-  private static final Duration CALL_TIMEOUT = Duration.ofSeconds(60);
   private static final Duration NO_DEADLINE = Duration.ZERO;
 
-  private final TtrpcClient ttrpc;
+  /**
+   * How long the guest gets to answer: {@code call} for every call that should answer promptly,
+   * {@code shutdown} for DestroySandbox (after which the VM is killed). The waits, reads and OOM
+   * events take none: they end with the process, or with the VM.
+   */
+  public record Deadlines(Duration call, Duration shutdown) {}
 
-  private AgentClient(TtrpcClient ttrpc) {
+  private final TtrpcClient ttrpc;
+  private final Duration callTimeout;
+  private final Duration shutdownTimeout;
+
+  private AgentClient(TtrpcClient ttrpc, Deadlines deadlines) {
     this.ttrpc = ttrpc;
+    this.callTimeout = deadlines.call();
+    this.shutdownTimeout = deadlines.shutdown();
   }
 
   /** Connects to the host end of the agent channel (the VM's agent socket). */
-  public static AgentClient connect(Path socket) throws IOException {
-    return new AgentClient(TtrpcClient.connect(socket));
+  public static AgentClient connect(Path socket, Deadlines deadlines) throws IOException {
+    return new AgentClient(TtrpcClient.connect(socket), deadlines);
   }
 
   private <R extends Message> R call(
@@ -73,7 +83,7 @@ public final class AgentClient implements AutoCloseable {
   }
 
   public void createSandbox(CreateSandboxRequest req) {
-    call("CreateSandbox", req, Empty.parser(), CALL_TIMEOUT);
+    call("CreateSandbox", req, Empty.parser(), callTimeout);
   }
 
   public void destroySandbox() {
@@ -81,15 +91,15 @@ public final class AgentClient implements AutoCloseable {
         "DestroySandbox",
         DestroySandboxRequest.getDefaultInstance(),
         Empty.parser(),
-        Duration.ofSeconds(20));
+        shutdownTimeout);
   }
 
   public void updateInterface(UpdateInterfaceRequest req) {
-    call("UpdateInterface", req, Empty.parser(), CALL_TIMEOUT);
+    call("UpdateInterface", req, Empty.parser(), callTimeout);
   }
 
   public void updateRoutes(UpdateRoutesRequest req) {
-    call("UpdateRoutes", req, Empty.parser(), CALL_TIMEOUT);
+    call("UpdateRoutes", req, Empty.parser(), callTimeout);
   }
 
   /**
@@ -101,30 +111,30 @@ public final class AgentClient implements AutoCloseable {
 
   public int startContainer(String containerId) {
     return call(
-            "StartContainer", container(containerId), StartContainerResponse.parser(), CALL_TIMEOUT)
+            "StartContainer", container(containerId), StartContainerResponse.parser(), callTimeout)
         .getPid();
   }
 
   public void removeContainer(String containerId) {
-    call("RemoveContainer", container(containerId), Empty.parser(), CALL_TIMEOUT);
+    call("RemoveContainer", container(containerId), Empty.parser(), callTimeout);
   }
 
   public void pauseContainer(String containerId) {
-    call("PauseContainer", container(containerId), Empty.parser(), CALL_TIMEOUT);
+    call("PauseContainer", container(containerId), Empty.parser(), callTimeout);
   }
 
   public void resumeContainer(String containerId) {
-    call("ResumeContainer", container(containerId), Empty.parser(), CALL_TIMEOUT);
+    call("ResumeContainer", container(containerId), Empty.parser(), callTimeout);
   }
 
   public StatsContainerResponse stats(String containerId) {
     return call(
-        "StatsContainer", container(containerId), StatsContainerResponse.parser(), CALL_TIMEOUT);
+        "StatsContainer", container(containerId), StatsContainerResponse.parser(), callTimeout);
   }
 
   public ListProcessesResponse listProcesses(String containerId) {
     return call(
-        "ListProcesses", container(containerId), ListProcessesResponse.parser(), CALL_TIMEOUT);
+        "ListProcesses", container(containerId), ListProcessesResponse.parser(), callTimeout);
   }
 
   public void updateContainer(String containerId, byte[] resourcesJson) {
@@ -135,11 +145,11 @@ public final class AgentClient implements AutoCloseable {
             .setResourcesJson(ByteString.copyFrom(resourcesJson))
             .build(),
         Empty.parser(),
-        CALL_TIMEOUT);
+        callTimeout);
   }
 
   public int execProcess(ExecProcessRequest req) {
-    return call("ExecProcess", req, ExecProcessResponse.parser(), CALL_TIMEOUT).getPid();
+    return call("ExecProcess", req, ExecProcessResponse.parser(), callTimeout).getPid();
   }
 
   public void signal(String containerId, String execId, int signal, boolean all) {
@@ -152,7 +162,7 @@ public final class AgentClient implements AutoCloseable {
             .setAll(all)
             .build(),
         Empty.parser(),
-        CALL_TIMEOUT);
+        callTimeout);
   }
 
   /** Blocks until the process exits; returns its exit code or 128+signal. */
@@ -171,12 +181,12 @@ public final class AgentClient implements AutoCloseable {
                 .setData(ByteString.copyFrom(data, off, len))
                 .build(),
             WriteStdinResponse.parser(),
-            CALL_TIMEOUT)
+            callTimeout)
         .getWritten();
   }
 
   public void closeStdin(String containerId, String execId) {
-    call("CloseStdin", process(containerId, execId), Empty.parser(), CALL_TIMEOUT);
+    call("CloseStdin", process(containerId, execId), Empty.parser(), callTimeout);
   }
 
   /** Blocks until output is there; an empty result with eof set means the stream ended. */
@@ -206,7 +216,7 @@ public final class AgentClient implements AutoCloseable {
             .setColumns(columns)
             .build(),
         Empty.parser(),
-        CALL_TIMEOUT);
+        callTimeout);
   }
 
   /** Blocks until a container in the guest is OOM-killed. */
@@ -237,7 +247,7 @@ public final class AgentClient implements AutoCloseable {
             .setData(ByteString.copyFrom(data, off, len))
             .build(),
         Empty.parser(),
-        CALL_TIMEOUT);
+        callTimeout);
   }
 
   /** Blocks until the connection has bytes; an empty result with eof set means it ended. */
@@ -255,7 +265,7 @@ public final class AgentClient implements AutoCloseable {
         "PortForwardClose",
         PortForwardRequest.newBuilder().setId(id).build(),
         Empty.parser(),
-        CALL_TIMEOUT);
+        callTimeout);
   }
 
   private static ContainerRequest container(String id) {

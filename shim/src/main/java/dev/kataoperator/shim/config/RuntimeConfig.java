@@ -33,6 +33,9 @@ import org.tomlj.TomlTable;
  *
  * [agent]
  * boot_timeout = 30         # seconds until the agent must answer
+ * call_timeout = 60         # seconds for each call that should answer promptly (signal, remove,
+ *                           # exec, stats...); the waits and reads have none: the VM's end ends them
+ * shutdown_timeout = 20     # seconds the guest gets to power off before the VM is killed
  *
  * [runtime]
  * debug = false
@@ -51,6 +54,8 @@ public record RuntimeConfig(
     Accelerator.Mode accel,
     List<String> kernelParams,
     Duration agentBootTimeout,
+    Duration agentCallTimeout,
+    Duration agentShutdownTimeout,
     boolean debug,
     Duration createContainerTimeout) {
 
@@ -66,7 +71,8 @@ public record RuntimeConfig(
           "virtiofsd",
           "accel",
           "kernel_params");
-  private static final Set<String> AGENT = Set.of("boot_timeout");
+  private static final Set<String> AGENT =
+      Set.of("boot_timeout", "call_timeout", "shutdown_timeout");
   private static final Set<String> RUNTIME = Set.of("debug", "create_container_timeout");
 
   /** Reads and validates {@code file}. */
@@ -132,6 +138,9 @@ public record RuntimeConfig(
       }
     }
     int bootTimeout = intIn(file, agent, "agent.boot_timeout", "boot_timeout", 30, 1, 600);
+    int callTimeout = intIn(file, agent, "agent.call_timeout", "call_timeout", 60, 1, 600);
+    int shutdownTimeout =
+        intIn(file, agent, "agent.shutdown_timeout", "shutdown_timeout", 20, 1, 600);
     boolean debug = bool(file, runtime, "runtime.debug", "debug");
     // A node starting many pods at once shares its CPUs among their guests: raise it there.
     int createTimeout =
@@ -155,6 +164,8 @@ public record RuntimeConfig(
         accel,
         List.copyOf(params),
         Duration.ofSeconds(bootTimeout),
+        Duration.ofSeconds(callTimeout),
+        Duration.ofSeconds(shutdownTimeout),
         debug,
         Duration.ofSeconds(createTimeout));
   }

@@ -164,7 +164,7 @@ public final class Sandbox implements AutoCloseable {
                   spec.nics(),
                   spec.netns()));
       timeline.mark(Timeline.QEMU);
-      agent = connectAgent(vm);
+      agent = connectAgent(vm, config);
       HealthResponse health = waitForAgent(vm, agent, config.agentBootTimeout());
       long answered = System.nanoTime();
       timeline.markAt(Timeline.AGENT_READY, answered);
@@ -196,9 +196,11 @@ public final class Sandbox implements AutoCloseable {
     }
   }
 
-  private static AgentClient connectAgent(Vm vm) {
+  private static AgentClient connectAgent(Vm vm, RuntimeConfig config) {
     try {
-      return AgentClient.connect(vm.agentSocket());
+      return AgentClient.connect(
+          vm.agentSocket(),
+          new AgentClient.Deadlines(config.agentCallTimeout(), config.agentShutdownTimeout()));
     } catch (IOException e) {
       throw new SandboxException(
           "cannot connect to the agent socket " + vm.agentSocket() + ": " + e.getMessage(), e);

@@ -39,6 +39,8 @@ class RuntimeConfigTest {
     assertEquals(ShareKind.VIRTIO_9P, c.sharedFs());
     assertEquals(Accelerator.Mode.AUTO, c.accel());
     assertEquals(Duration.ofSeconds(30), c.agentBootTimeout());
+    assertEquals(Duration.ofSeconds(60), c.agentCallTimeout());
+    assertEquals(Duration.ofSeconds(20), c.agentShutdownTimeout());
     assertEquals(Duration.ofSeconds(60), c.createContainerTimeout());
     assertEquals(Optional.empty(), c.virtiofsd());
   }
@@ -58,6 +60,8 @@ class RuntimeConfigTest {
                 kernel_params = ["agent.log=debug"]
                 [agent]
                 boot_timeout = 90
+                call_timeout = 7
+                shutdown_timeout = 3
                 [runtime]
                 debug = true
                 create_container_timeout = 300
@@ -69,6 +73,8 @@ class RuntimeConfigTest {
     assertEquals(Accelerator.Mode.TCG, c.accel());
     assertEquals(List.of("agent.log=debug"), c.kernelParams());
     assertEquals(Duration.ofSeconds(90), c.agentBootTimeout());
+    assertEquals(Duration.ofSeconds(7), c.agentCallTimeout());
+    assertEquals(Duration.ofSeconds(3), c.agentShutdownTimeout());
     assertTrue(c.debug());
     assertEquals(Duration.ofSeconds(300), c.createContainerTimeout());
   }

@@ -373,6 +373,53 @@ class PodBackendTest {
     }
   }
 
+  /**
+   * An agent that stops answering everything once the pod runs: Kill of an application container,
+   * its Delete and the pod's Shutdown each fail or finish within the configured deadlines (1 s
+   * here), and the VM is killed after the shutdown's.
+   */
+  @Test
+  void aWedgedAgentMakesKillDeleteAndShutdownWaitOnlyTheirConfiguredDeadlines() throws Exception {
+    Files.writeString(
+        config,
+        Files.readString(config)
+            + """
+            [agent]
+            call_timeout = 1
+            shutdown_timeout = 1
+            """);
+    var sandbox = create(POD);
+    var web = create("web");
+    sandbox.init().start();
+    web.init().start();
+    var vm = host.guest.onlyVm();
+    host.guest.wedged.addAll(
+        List.of("SignalProcess", "WaitProcess", "RemoveContainer", "DestroySandbox"));
+
+    long start = System.nanoTime();
+    var kill = assertThrows(ShimException.class, () -> web.init().kill(15, false));
+    long killMs = (System.nanoTime() - start) / 1_000_000;
+    assertTrue(kill.getMessage().contains("SignalProcess"), kill.getMessage());
+    assertTrue(killMs >= 900 && killMs < 3_000, "Kill took " + killMs + " ms");
+
+    start = System.nanoTime();
+    try {
+      web.init().delete();
+    } catch (ShimException e) {
+      assertTrue(e.getMessage().contains("RemoveContainer"), e.getMessage());
+    }
+    long deleteMs = (System.nanoTime() - start) / 1_000_000;
+    assertTrue(deleteMs < 3_000, "Delete took " + deleteMs + " ms");
+
+    start = System.nanoTime();
+    backend.shutdown();
+    long shutdownMs = (System.nanoTime() - start) / 1_000_000;
+    assertTrue(vm.exited.isDone(), "the VM is killed after the guest's power-off deadline");
+    assertFalse(vm.destroyed, "the guest never powered off itself");
+    assertTrue(shutdownMs >= 900 && shutdownMs < 3_000, "Shutdown took " + shutdownMs + " ms");
+    assertFalse(Files.exists(runDir));
+  }
+
   @Test
   void otherSignalsToTheSandboxContainerGoToTheGuest() throws Exception {
     var sandbox = create(POD);
