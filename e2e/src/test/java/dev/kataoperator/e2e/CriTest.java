@@ -252,6 +252,66 @@ class CriTest {
     }
   }
 
+  /**
+   * The RuntimeClass overhead holds the VM: kubelet sizes a pod's cgroup as its containers' limits
+   * plus the overhead (none here), and QEMU runs in it. A guest that touches all of its memory (a
+   * 256 MiB VM; dd's buffer, filled from /dev/zero, is guest RAM) pushes QEMU's usage past the
+   * guest's size and stays within the cgroup: the node's OOM killer never ends the VM. With the
+   * earlier 160Mi overhead it did.
+   */
+  @Test
+  void aGuestTouchingAllItsMemoryStaysWithinTheRuntimeClassOverhead() throws Exception {
+    long limit =
+        (long)
+                (dev.kataoperator.contract.PodOverhead.GUEST_BASE_MIB
+                    + dev.kataoperator.contract.PodOverhead.HYPERVISOR_MIB)
+            << 20;
+    var memory = MemoryCgroup.make("katatest/pod-uid-mem", limit);
+    try {
+      Path pod =
+          file(
+              "mem-pod.json",
+              """
+              {"metadata":{"name":"mem-pod","namespace":"default","uid":"uid-mem","attempt":1},
+               "hostname":"mem-pod","log_directory":"%s","linux":{"cgroup_parent":"/katatest/pod-uid-mem"}}
+              """
+                  .formatted(tmp.resolve("logs")));
+      String podId = ok(crictl("runp", "--runtime", "kata-qemu", pod.toString()));
+      Path c =
+          file(
+              "mem.json",
+              """
+              {"metadata":{"name":"hog"},"image":{"image":"docker.io/library/busybox:latest"},
+               "command":["sleep","600"],"log_path":"hog.log","linux":{}}
+              """);
+      String hog = ok(crictl("create", podId, c.toString(), pod.toString()));
+      ok(crictl("start", hog));
+      String qemu = Leaks.processes("/run/kata/shim/k8s.io/" + podId).getFirst().split(" ")[0];
+      // A buffer of nine tenths of what the guest has available, filled three times: all of the
+      // guest's free memory is touched without making the guest's own OOM killer choose.
+      ok(
+          crictl(
+              "exec",
+              hog,
+              "sh",
+              "-c",
+              "mb=$(awk '/MemAvailable/ {print int($2 / 1024 * 0.9)}' /proc/meminfo);"
+                  + " dd if=/dev/zero of=/dev/null bs=${mb}M count=3 2>&1"));
+      long peak = memory.peakBytes();
+      assertTrue(
+          peak > (long) dev.kataoperator.contract.PodOverhead.GUEST_BASE_MIB * 3 / 4 << 20,
+          "the guest touched its memory: the VM's cgroup peaked at " + (peak >> 20) + " MiB");
+      assertEquals(0, memory.oomKills(), "the node's OOM killer ended a process of the pod");
+      assertTrue(
+          Files.exists(Path.of("/proc", qemu)), "QEMU was killed: peak " + (peak >> 20) + " MiB");
+      assertEquals("alive", ok(crictl("exec", hog, "echo", "alive")));
+      ok(crictl("stopp", podId));
+      ok(crictl("rmp", podId));
+    } finally {
+      memory.remove();
+    }
+  }
+
   /** A pod asking for the node's namespaces is refused at RunPodSandbox, before any VM. */
   @Test
   void podsAskingForHostNamespacesAreRefusedAndLeaveNothing() throws Exception {

@@ -79,6 +79,21 @@ class RuntimeConfigTest {
     assertEquals(Duration.ofSeconds(300), c.createContainerTimeout());
   }
 
+  /**
+   * The shipped configs boot the VM the RuntimeClass overhead is sized for (the contract's
+   * PodOverhead): a larger base memory would outgrow the pod's cgroup.
+   */
+  @Test
+  void theShippedConfigsBootTheVmTheRuntimeClassOverheadHolds() {
+    for (Path shipped :
+        List.of(Path.of("payload/kata-qemu.toml"), Path.of("config/kata-qemu-dev.toml"))) {
+      assertEquals(
+          dev.kataoperator.contract.PodOverhead.GUEST_BASE_MIB,
+          RuntimeConfig.load(shipped).defaultMemoryMiB(),
+          shipped.toString());
+    }
+  }
+
   @Test
   void unknownKeyIsAnErrorNamingIt() {
     assertTrue(

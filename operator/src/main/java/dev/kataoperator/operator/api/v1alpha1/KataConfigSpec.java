@@ -4,6 +4,7 @@ import com.fasterxml.jackson.annotation.JsonClassDescription;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 import dev.kataoperator.contract.LogLevel;
+import dev.kataoperator.contract.PodOverhead;
 import dev.kataoperator.contract.VirtualizationPolicy;
 import io.fabric8.generator.annotation.Default;
 import io.fabric8.generator.annotation.Size;
@@ -46,7 +47,11 @@ public class KataConfigSpec {
       message = "at most one runtime class may be the default")
   @Default(
       "[{\"name\":\"kata-qemu\",\"hypervisor\":\"qemu\",\"default\":true,"
-          + "\"overhead\":{\"cpu\":\"250m\",\"memory\":\"160Mi\"}}]")
+          + "\"overhead\":{\"cpu\":\""
+          + PodOverhead.CPU
+          + "\",\"memory\":\""
+          + PodOverhead.MEMORY
+          + "\"}}]")
   public List<RuntimeClassSpec> runtimeClasses;
 
   @JsonPropertyDescription(

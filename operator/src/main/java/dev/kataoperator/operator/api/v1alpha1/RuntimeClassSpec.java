@@ -4,6 +4,7 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 import dev.kataoperator.contract.Hypervisor;
+import dev.kataoperator.contract.PodOverhead;
 import io.fabric8.generator.annotation.Default;
 import io.fabric8.generator.annotation.Pattern;
 import io.fabric8.generator.annotation.Required;
@@ -60,14 +61,17 @@ public class RuntimeClassSpec {
   @JsonInclude(JsonInclude.Include.NON_NULL)
   public static class Overhead {
     @JsonPropertyDescription("CPU overhead per pod, a Kubernetes quantity.")
-    @Default("250m")
+    @Default(PodOverhead.CPU)
     @Pattern("^([0-9]+m|[0-9]+(\\.[0-9]{1,3})?)$")
-    public String cpu = "250m";
+    public String cpu = PodOverhead.CPU;
 
-    @JsonPropertyDescription("Memory overhead per pod, a Kubernetes quantity.")
-    @Default("160Mi")
+    @JsonPropertyDescription(
+        "Memory overhead per pod, a Kubernetes quantity. The default holds the VM: its base"
+            + " memory (256 MiB, to which the containers' limits are added) and QEMU's own; a"
+            + " smaller one lets the node's OOM killer end pods that stay within their limits.")
+    @Default(PodOverhead.MEMORY)
     @Pattern("^[0-9]+(Ki|Mi|Gi|k|M|G)?$")
-    public String memory = "160Mi";
+    public String memory = PodOverhead.MEMORY;
 
     public Overhead() {}
 
