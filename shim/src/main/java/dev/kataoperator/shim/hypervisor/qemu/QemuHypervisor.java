@@ -142,7 +142,7 @@ public final class QemuHypervisor implements Hypervisor {
     return List.of(
         QemuArgs.Flags.defaults(),
         new QemuArgs.Machine("pc"),
-        new QemuArgs.Accel(kvm ? "kvm" : "tcg"),
+        kvm ? QemuArgs.Accel.kvm() : QemuArgs.Accel.tcg(),
         // -cpu host needs real KVM; under TCG "max" gives the guest every feature QEMU emulates.
         new QemuArgs.Cpu(kvm ? "host" : "max"),
         new QemuArgs.Memory(config.memoryMiB(), sharedMemory),
@@ -151,6 +151,7 @@ public final class QemuHypervisor implements Hypervisor {
         new QemuArgs.Qmp(config.runDir().resolve("qmp.sock")),
         new QemuArgs.SerialConsole(config.runDir().resolve(CONSOLE_SOCKET)),
         new QemuArgs.Rng(),
+        new QemuArgs.FreePageReporting(),
         new QemuArgs.VirtioSerialPort(AGENT_PORT, config.runDir().resolve("agent.sock")));
   }
 

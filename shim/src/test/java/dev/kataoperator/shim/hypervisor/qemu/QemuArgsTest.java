@@ -52,17 +52,23 @@ class QemuArgsTest {
     var cmd =
         QemuArgs.commandLine(
             Path.of("/usr/bin/qemu-system-x86_64"),
-            List.of(new QemuArgs.Machine("pc"), new QemuArgs.Accel("tcg"), new QemuArgs.Smp(2)));
+            List.of(new QemuArgs.Machine("pc"), QemuArgs.Accel.kvm(), new QemuArgs.Smp(2)));
     assertEquals(
         List.of(
             "/usr/bin/qemu-system-x86_64",
             "-machine",
             "pc,graphics=off",
             "-accel",
-            "tcg",
+            "kvm",
             "-smp",
             "2"),
         cmd);
+  }
+
+  @Test
+  void theTcgTranslationCacheIsCappedKvmHasNone() {
+    assertEquals(List.of("-accel", "tcg,tb-size=32"), QemuArgs.Accel.tcg().args());
+    assertEquals(List.of("-accel", "kvm"), QemuArgs.Accel.kvm().args());
   }
 
   @Test
