@@ -483,8 +483,8 @@ class ShimFaultsTest {
   }
 
   /**
-   * The bundle a shim JVM serves: its {@code -bundle} argument (a spawned server), else its working
-   * directory (the launchers' start, which serves the pod itself, runs in the bundle).
+   * The bundle a shim JVM works on: its {@code -bundle} argument (containerd's delete), else its
+   * working directory (start, which goes on to serve the pod, runs in the bundle).
    */
   private static String shimBundle(long pid, String cmd) {
     var m = java.util.regex.Pattern.compile(" -bundle (\\S+)").matcher(cmd);

@@ -7,9 +7,8 @@ import java.util.Set;
 /**
  * The shim's command line, as containerd 1.6-2.3 builds it and Go's flag package parses it: {@code
  * [-namespace ns] [-address addr] [-publish-binary path] [-id id] [-bundle path] [-debug] [-v]
- * [-info] [-socket path] action [args]}. Flags take "-x v", "-x=v", "--x v"; parsing stops at the
- * first non-flag (the action: start, delete, or our own serve). {@code -socket} is ours: it tells
- * the long-lived server where to listen.
+ * [-info] action [args]}. Flags take "-x v", "-x=v", "--x v"; parsing stops at the first non-flag
+ * (the action: start or delete).
  */
 public record ShimFlags(
     String namespace,
@@ -17,7 +16,6 @@ public record ShimFlags(
     String publishBinary,
     String id,
     String bundle,
-    String socket,
     boolean debug,
     boolean version,
     boolean info,
@@ -25,7 +23,7 @@ public record ShimFlags(
     List<String> rest) {
 
   private static final Set<String> VALUED =
-      Set.of("namespace", "address", "publish-binary", "id", "bundle", "socket");
+      Set.of("namespace", "address", "publish-binary", "id", "bundle");
   private static final Set<String> BOOLEAN = Set.of("debug", "v", "version", "info");
 
   public static ShimFlags parse(String[] args) {
@@ -34,7 +32,6 @@ public record ShimFlags(
     String publishBinary = "";
     String id = "";
     String bundle = "";
-    String socket = "";
     boolean debug = false;
     boolean version = false;
     boolean info = false;
@@ -79,8 +76,7 @@ public record ShimFlags(
         case "address" -> address = value;
         case "publish-binary" -> publishBinary = value;
         case "id" -> id = value;
-        case "bundle" -> bundle = value;
-        default -> socket = value;
+        default -> bundle = value;
       }
     }
     String action = i < args.length ? args[i++] : "";
@@ -94,7 +90,6 @@ public record ShimFlags(
         publishBinary,
         id,
         bundle,
-        socket,
         debug,
         version,
         info,

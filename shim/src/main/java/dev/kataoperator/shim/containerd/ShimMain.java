@@ -33,23 +33,22 @@ import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
 
 /**
- * The shim binary's entry point for containerd: {@code start}, {@code delete}, and the long-lived
- * server ({@code serve}, which {@code start} spawns). The launcher's main calls {@link #run} and
- * exits with its result.
+ * The shim binary's entry point for containerd: {@code start} (which goes on to serve the pod) and
+ * {@code delete}. The launcher's main calls {@link #run} and exits with its result.
  *
  * <p><b>start</b> (containerd runs it with the bundle as cwd, stdout and stderr read together as
  * the answer): the socket is named after the grouping id (the CRI sandbox id from the spec's {@code
  * io.kubernetes.cri.sandbox-id} annotation, else the container id), {@code
  * unix:///run/containerd/s/<sha256(address/namespace/group)>} as containerd's own shims do. If a
- * shim already serves it, that address is the answer. Otherwise, under the launchers ({@code
- * KATA_SHIM_START_SERVES=1}, see shim/payload/shim-launch.sh), this JVM binds the socket, answers,
- * lets go of containerd's pipes and serves the pod itself: one JVM start per pod, not two. Without
- * that variable a detached server is spawned (new session, stdio away from containerd's pipes),
- * awaited until it accepts connections, and its address printed. The answer is the plain address,
- * which every containerd reads (1.6 only that; 1.7-2.2 try JSON first and fall back to it; 2.3+ try
- * protobuf first and fall back) and which makes all of them use the task API v2. When containerd
- * 2.3+ wrote BootstrapParams to stdin (recognised by instance_id and namespace matching the flags),
- * the answer is a BootstrapResult protobuf instead: version 2, the address, ttrpc.
+ * shim already serves it, that address is the answer. Otherwise this JVM binds the socket, answers,
+ * lets go of containerd's pipes and serves the pod itself: one JVM start per pod. That needs the
+ * launchers ({@code KATA_SHIM_START_SERVES=1}, shim/payload/shim-launch.sh), which run the JVM in
+ * the background and hand its answer to containerd, which waits for start to exit; without them
+ * start refuses with an error saying so. The answer is the plain address, which every containerd
+ * reads (1.6 only that; 1.7-2.2 try JSON first and fall back to it; 2.3+ try protobuf first and
+ * fall back) and which makes all of them use the task API v2. When containerd 2.3+ wrote
+ * BootstrapParams to stdin (recognised by instance_id and namespace matching the flags), the answer
+ * is a BootstrapResult protobuf instead: version 2, the address, ttrpc.
  *
  * <p><b>delete</b>: runs the cleanup hook and prints a DeleteResponse (exit status 137, now).
  */
@@ -63,13 +62,6 @@ public final class ShimMain {
    * the background and return its answer to containerd (shim/payload/shim-launch.sh).
    */
   static final String START_SERVES_ENV = "KATA_SHIM_START_SERVES";
-
-  /**
-   * How long {@code start} waits for the server JVM to listen. Generous: when many pods start at
-   * once on a small node every JVM start is slow (50 at once on 2 cores took over a minute), and
-   * failing a start that would have succeeded only makes kubelet retry into the same load.
-   */
-  private static final Duration SERVER_READY_TIMEOUT = Duration.ofSeconds(180);
 
   static final String VERSION =
       java.util.Objects.requireNonNullElse(
@@ -113,15 +105,12 @@ public final class ShimMain {
         return 1;
       }
     }
-    if (!flags.action().equals("serve")) {
-      // Nothing but the answer may reach containerd's pipes: no console logging.
-      java.util.logging.LogManager.getLogManager().reset();
-    }
+    // Nothing but the answer may reach containerd's pipes: no console logging.
+    java.util.logging.LogManager.getLogManager().reset();
     try {
       return switch (flags.action()) {
         case "start" -> start(flags, hooks, in, out);
         case "delete" -> delete(flags, hooks, out);
-        case "serve" -> serve(flags, hooks);
         default -> {
           err.println("unknown action " + flags.action() + " (expected start or delete)");
           yield 2;
@@ -173,13 +162,16 @@ public final class ShimMain {
         FileLock ignored = lockFile.lock()) {
       if (!canConnect(socket)) {
         Files.deleteIfExists(socket);
-        if (serveHere) {
-          // Listening before the answer: containerd's first connection waits in the backlog.
-          listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
-          listener.bind(UnixDomainSocketAddress.of(socket));
-        } else {
-          spawnServer(flags, bundle, socket, ttrpcAddress);
+        if (!serveHere) {
+          throw new IllegalStateException(
+              "start must run through the shim's launcher (bin/containerd-shim-kata-qemu-v2),"
+                  + " which serves the pod in the background once this JVM has answered ("
+                  + START_SERVES_ENV
+                  + "=1)");
         }
+        // Listening before the answer: containerd's first connection waits in the backlog.
+        listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        listener.bind(UnixDomainSocketAddress.of(socket));
       }
     }
     Files.writeString(bundle.resolve("address"), address);
@@ -266,62 +258,6 @@ public final class ShimMain {
     }
   }
 
-  private static void spawnServer(ShimFlags flags, Path bundle, Path socket, String ttrpcAddress)
-      throws IOException, InterruptedException {
-    List<String> cmd = new ArrayList<>(selfCommand());
-    cmd.addAll(
-        List.of(
-            "-namespace", flags.namespace(),
-            "-id", flags.id(),
-            "-address", flags.address(),
-            "-bundle", bundle.toString(),
-            "-socket", socket.toString()));
-    if (flags.debug()) {
-      cmd.add("-debug");
-    }
-    cmd.add("serve");
-    Path serverLog = bundle.resolve("shim-server.log");
-    ProcessBuilder pb =
-        new ProcessBuilder(cmd)
-            .directory(bundle.toFile())
-            .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
-            .redirectOutput(ProcessBuilder.Redirect.appendTo(serverLog.toFile()))
-            .redirectErrorStream(true);
-    pb.environment().put("TTRPC_ADDRESS", ttrpcAddress);
-    pb.environment().put("NAMESPACE", flags.namespace());
-    Process server = pb.start();
-    adjustOomScore(server.pid());
-    long deadline = System.nanoTime() + SERVER_READY_TIMEOUT.toNanos();
-    long pauseMs = 5; // growing to 50: many starts at once must not spend the CPU on polling
-    while (!canConnect(socket)) {
-      if (!server.isAlive()) {
-        throw new IOException(
-            "shim server exited with status " + server.exitValue() + ": " + tail(serverLog));
-      }
-      if (System.nanoTime() > deadline) {
-        server.destroyForcibly();
-        throw new IOException("shim server did not listen within " + SERVER_READY_TIMEOUT);
-      }
-      Thread.sleep(pauseMs);
-      pauseMs = Math.min(pauseMs * 2, 50);
-    }
-  }
-
-  /** This JVM's command line minus the program arguments: how to start another shim JVM. */
-  static List<String> selfCommand() throws IOException {
-    String override = System.getenv("KATA_SHIM_SERVER_COMMAND");
-    if (override != null && !override.isBlank()) {
-      return List.of(override.trim().split("\\s+"));
-    }
-    List<String> all = cmdline(ProcessHandle.current().pid());
-    String main = System.getProperty("sun.java.command", "").split(" ")[0];
-    int idx = all.lastIndexOf(main);
-    if (main.isEmpty() || idx < 0) {
-      throw new IOException("cannot find the main class in this JVM's command line: " + all);
-    }
-    return all.subList(0, idx + 1);
-  }
-
   /** Like containerd's shims: the shim's OOM score is containerd's plus one. */
   private static void adjustOomScore(long pid) {
     try {
@@ -332,15 +268,6 @@ public final class ShimMain {
           Path.of("/proc/" + pid + "/oom_score_adj"), Integer.toString(Math.min(score + 1, 1000)));
     } catch (IOException | NumberFormatException e) {
       LOG.log(Level.DEBUG, "adjusting OOM score", e);
-    }
-  }
-
-  private static String tail(Path log) {
-    try {
-      String s = Files.readString(log);
-      return s.length() > 2000 ? s.substring(s.length() - 2000) : s;
-    } catch (IOException e) {
-      return "(no log)";
     }
   }
 
@@ -395,8 +322,7 @@ public final class ShimMain {
             + " it and its VM",
         h.pid(),
         bundle);
-    Optional<String> socket =
-        argAfter(cmdline(h.pid()), "-socket").or(() -> socketOfAddressFile(bundle));
+    Optional<String> socket = socketOfAddressFile(bundle);
     h.destroyForcibly();
     try {
       h.onExit().get(SERVER_EXIT_TIMEOUT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
@@ -429,14 +355,9 @@ public final class ShimMain {
       return Optional.empty();
     }
     List<String> args = cmdline(pid);
-    // A spawned server names its bundle; one that answered start runs in it (containerd's cwd).
+    // The server is the JVM that answered start: it runs in the bundle (containerd's cwd).
     boolean isServerOfBundle =
-        (args.contains("serve") || args.contains("start"))
-            && argAfter(args, "-bundle")
-                .map(Path::of)
-                .or(() -> cwd(pid))
-                .map(b -> sameDirectory(b, bundle))
-                .orElse(false);
+        args.contains("start") && cwd(pid).map(b -> sameDirectory(b, bundle)).orElse(false);
     return isServerOfBundle
         ? ProcessHandle.of(pid).filter(ProcessHandle::isAlive)
         : Optional.empty();
@@ -487,30 +408,7 @@ public final class ShimMain {
     }
   }
 
-  private static Optional<String> argAfter(List<String> args, String flag) {
-    int i = args.indexOf(flag);
-    return i >= 0 && i + 1 < args.size() ? Optional.of(args.get(i + 1)) : Optional.empty();
-  }
-
   // ---------------------------------------------------------------------------------------- serve
-
-  static int serve(ShimFlags flags, ShimHooks hooks) throws Exception {
-    requireFlag(flags.socket(), "socket");
-    Path bundle = bundle(flags);
-    Path socket = Path.of(flags.socket());
-    ServerSocketChannel listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
-    try {
-      listener.bind(UnixDomainSocketAddress.of(socket));
-    } catch (IOException e) {
-      listener.close();
-      if (canConnect(socket)) {
-        return 0; // another shim serves this pod
-      }
-      throw e;
-    }
-    ShimContext ctx = context(flags, bundle, System.getenv().getOrDefault("TTRPC_ADDRESS", ""));
-    return serveOn(ctx, hooks, listener, socket, flags.debug());
-  }
 
   /** Serves the pod's task API on {@code listener} until Shutdown. */
   private static int serveOn(

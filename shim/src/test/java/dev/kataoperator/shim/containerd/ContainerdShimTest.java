@@ -25,8 +25,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * The shim against real containerd daemons (Debian's 1.6.20 and 2.2.7 from the Go module proxy,
  * both installed by scripts/setup.sh), driven with ctr. The backend is {@link HostTestBackend}
  * (TEST ONLY: processes on the host, no isolation), so what is proven here is the containerd
- * protocol: start's answer and detached server, the Task API calls ctr makes, stdio FIFOs, the
- * events containerd receives, Shutdown, and delete after a shim died.
+ * protocol: start's answer and the server it goes on to be, the Task API calls ctr makes, stdio
+ * FIFOs, the events containerd receives, Shutdown, and delete after a shim died.
  */
 @Tag("containerd")
 @Timeout(300)
@@ -189,9 +189,9 @@ class ContainerdShimTest {
       return all.filter(
               h -> {
                 String cl = h.info().commandLine().orElse("");
-                // A server answered start and serves on (the launchers' way), or was spawned.
+                // The server is the JVM that answered start and serves on.
                 return cl.contains(TestShimMain.class.getName())
-                    && (cl.endsWith(" start") || cl.contains(" serve"))
+                    && cl.endsWith(" start")
                     && cl.contains(dir.toString());
               })
           .toList();

@@ -138,6 +138,38 @@ class ShimCommandLineTest {
     assertEquals("", err.toString());
   }
 
+  /**
+   * A start that would have to serve the pod refuses outside the launchers (containerd waits for
+   * start to exit, so a JVM that answered in the foreground and served on would hang it), with an
+   * error naming them, and leaves no socket behind.
+   */
+  @Test
+  void aStartOutsideTheLaunchersRefusesWithAnErrorNamingThem(@TempDir Path dir) throws Exception {
+    Path sockets = Files.createDirectories(dir.resolve("s"));
+    byte[] bootstrap =
+        BootstrapParams.newBuilder()
+            .setInstanceId("c1")
+            .setNamespace("k8s.io")
+            .setSocketDir(sockets.toString())
+            .build()
+            .toByteArray();
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    int rc =
+        ShimMain.run(
+            new String[] {"-namespace", "k8s.io", "-id", "c1", "-bundle", dir.toString(), "start"},
+            null,
+            new ByteArrayInputStream(bootstrap),
+            new PrintStream(out),
+            new PrintStream(err));
+    assertEquals(1, rc);
+    assertTrue(err.toString().contains("must run through the shim's launcher"), err.toString());
+    assertEquals("", out.toString(), "no address was answered");
+    try (var left = Files.list(sockets)) {
+      assertTrue(left.allMatch(p -> p.toString().endsWith(".lock")), "no socket is left");
+    }
+  }
+
   @Test
   void infoPrintsRuntimeInfo() throws Exception {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
