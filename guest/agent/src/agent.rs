@@ -361,6 +361,24 @@ impl Agent {
         })
     }
 
+    /// See AdoptIdentity in agent.proto: for a VM restored from a template, before anything runs.
+    pub fn adopt_identity(&self, req: pb::AdoptIdentityRequest) -> RpcResult<pb::AdoptIdentityResponse> {
+        if !(32..=512).contains(&req.entropy.len()) {
+            return Err(err(
+                code::INVALID_ARGUMENT,
+                format!("entropy must be 32 to 512 bytes, got {}", req.entropy.len()),
+            ));
+        }
+        sys::reseed_random(&req.entropy).map_err(|e| internal("reseeding the random generator", e))?;
+        if req.realtime_ns > 0 {
+            sys::set_realtime(req.realtime_ns).map_err(|e| internal("setting the clock", e))?;
+        }
+        let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .map_err(|e| internal("reading boot_id", e))?;
+        crate::info!("identity adopted: random generator reseeded, clock set");
+        Ok(pb::AdoptIdentityResponse { boot_id: boot_id.trim().to_string() })
+    }
+
     pub fn create_sandbox(&self, req: pb::CreateSandboxRequest) -> RpcResult<pb::Empty> {
         let mut sb = self.sandbox.lock().unwrap();
         if sb.is_some() {

@@ -35,6 +35,7 @@ impl Service for AgentService {
         let a = &self.agent;
         let r = match method {
             "Health" => decode::<pb::HealthRequest>(p).and_then(|_| enc(a.health())),
+            "AdoptIdentity" => decode(p).and_then(|r| enc(a.adopt_identity(r))),
             "CreateSandbox" => decode(p).and_then(|r| enc(a.create_sandbox(r))),
             "DestroySandbox" => {
                 let r = decode::<pb::DestroySandboxRequest>(p).and_then(|_| enc(a.destroy_sandbox()));

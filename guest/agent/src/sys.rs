@@ -57,6 +57,44 @@ pub fn sethostname(name: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// RNDADDENTROPY and RNDRESEEDCRNG from <linux/random.h>.
+const RNDADDENTROPY: libc::c_ulong = 0x4008_5203;
+const RNDRESEEDCRNG: libc::c_ulong = 0x5207;
+
+/// Mixes `entropy` into the kernel's input pool, credited in full, and makes the random generator
+/// reseed from it now (a VM restored from a template otherwise keeps the template's state).
+pub fn reseed_random(entropy: &[u8]) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let dev = std::fs::OpenOptions::new().write(true).open("/dev/urandom")?;
+    // struct rand_pool_info { int entropy_count; int buf_size; __u32 buf[]; }
+    let mut info = Vec::with_capacity(8 + entropy.len());
+    info.extend_from_slice(&((entropy.len() * 8) as i32).to_ne_bytes());
+    info.extend_from_slice(&(entropy.len() as i32).to_ne_bytes());
+    info.extend_from_slice(entropy);
+    while info.len() % 4 != 0 {
+        info.push(0);
+    }
+    // SAFETY: info is a rand_pool_info whose buf holds buf_size bytes; it outlives the call.
+    if unsafe { libc::ioctl(dev.as_raw_fd(), RNDADDENTROPY as _, info.as_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: RNDRESEEDCRNG takes no argument.
+    if unsafe { libc::ioctl(dev.as_raw_fd(), RNDRESEEDCRNG as _) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sets the wall clock (CLOCK_REALTIME) to `ns` since the Unix epoch.
+pub fn set_realtime(ns: i64) -> io::Result<()> {
+    let ts = libc::timespec { tv_sec: ns.div_euclid(1_000_000_000), tv_nsec: ns.rem_euclid(1_000_000_000) };
+    // SAFETY: clock_settime reads the struct we own.
+    if unsafe { libc::clock_settime(libc::CLOCK_REALTIME, &ts) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 pub fn kernel_release() -> String {
     // SAFETY: uname fills the struct we own; release is NUL-terminated.
     unsafe {

@@ -3,6 +3,8 @@ package dev.kataoperator.shim.agent;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.Message;
 import com.google.protobuf.Parser;
+import dev.kataoperator.agent.v1.AdoptIdentityRequest;
+import dev.kataoperator.agent.v1.AdoptIdentityResponse;
 import dev.kataoperator.agent.v1.ContainerRequest;
 import dev.kataoperator.agent.v1.CreateContainerRequest;
 import dev.kataoperator.agent.v1.CreateSandboxRequest;
@@ -80,6 +82,22 @@ public final class AgentClient implements AutoCloseable {
 
   public HealthResponse health(Duration timeout) {
     return call("Health", HealthRequest.getDefaultInstance(), HealthResponse.parser(), timeout);
+  }
+
+  /**
+   * Gives a VM restored from a template its own identity (see agent.proto): the random generator
+   * reseeded with {@code entropy}, the wall clock set to {@code now}; the guest's boot_id after.
+   */
+  public String adoptIdentity(byte[] entropy, java.time.Instant now) {
+    return call(
+            "AdoptIdentity",
+            AdoptIdentityRequest.newBuilder()
+                .setEntropy(ByteString.copyFrom(entropy))
+                .setRealtimeNs(now.getEpochSecond() * 1_000_000_000L + now.getNano())
+                .build(),
+            AdoptIdentityResponse.parser(),
+            callTimeout)
+        .getBootId();
   }
 
   public void createSandbox(CreateSandboxRequest req) {

@@ -40,6 +40,10 @@ import org.tomlj.TomlTable;
  * [runtime]
  * debug = false
  * create_container_timeout = 60  # seconds the guest gets to create a container (Kata's key)
+ *
+ * [factory]                 # Kata's keys
+ * enable_template = false   # restore VMs from a template instead of booting them (VmTemplates)
+ * template_path = "/run/kata/templates"
  * </pre>
  */
 public record RuntimeConfig(
@@ -57,9 +61,12 @@ public record RuntimeConfig(
     Duration agentCallTimeout,
     Duration agentShutdownTimeout,
     boolean debug,
-    Duration createContainerTimeout) {
+    Duration createContainerTimeout,
+    Optional<Path> templates) {
 
-  private static final Set<String> TOP = Set.of("hypervisor", "agent", "runtime");
+  private static final Set<String> TOP = Set.of("hypervisor", "agent", "runtime", "factory");
+  private static final Set<String> FACTORY = Set.of("enable_template", "template_path");
+  static final Path DEFAULT_TEMPLATE_PATH = Path.of("/run/kata/templates");
   private static final Set<String> HYPERVISOR =
       Set.of(
           "path",
@@ -96,9 +103,11 @@ public record RuntimeConfig(
     TomlTable hv = table(file, toml, "hypervisor", true);
     TomlTable agent = table(file, toml, "agent", false);
     TomlTable runtime = table(file, toml, "runtime", false);
+    TomlTable factory = table(file, toml, "factory", false);
     onlyKeys(file, "hypervisor.", hv, HYPERVISOR);
     onlyKeys(file, "agent.", agent, AGENT);
     onlyKeys(file, "runtime.", runtime, RUNTIME);
+    onlyKeys(file, "factory.", factory, FACTORY);
 
     Path base = file.toAbsolutePath().getParent();
     int memory = intIn(file, hv, "hypervisor.default_memory", "default_memory", 256, 64, 1 << 20);
@@ -152,6 +161,13 @@ public record RuntimeConfig(
             60,
             1,
             3600);
+    Optional<Path> templates =
+        bool(file, factory, "factory.enable_template", "enable_template")
+            ? Optional.of(
+                factory.contains("template_path")
+                    ? path(file, base, factory, "template_path")
+                    : DEFAULT_TEMPLATE_PATH)
+            : Optional.empty();
     return new RuntimeConfig(
         file,
         path(file, base, hv, "path"),
@@ -167,7 +183,8 @@ public record RuntimeConfig(
         Duration.ofSeconds(callTimeout),
         Duration.ofSeconds(shutdownTimeout),
         debug,
-        Duration.ofSeconds(createTimeout));
+        Duration.ofSeconds(createTimeout),
+        templates);
   }
 
   private static TomlTable table(Path file, TomlTable root, String key, boolean required) {

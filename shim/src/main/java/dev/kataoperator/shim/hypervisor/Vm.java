@@ -26,6 +26,11 @@ public interface Vm extends AutoCloseable {
    */
   void stop(Duration grace);
 
+  /** The VM was restored from a template, not booted: it must adopt its own identity first. */
+  default boolean restoredFromTemplate() {
+    return false;
+  }
+
   @Override
   default void close() {
     stop(Duration.ZERO);

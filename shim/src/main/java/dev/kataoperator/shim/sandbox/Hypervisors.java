@@ -10,6 +10,6 @@ public final class Hypervisors {
 
   /** The hypervisor for {@code config} (QEMU, the one backend today). */
   public static Hypervisor forConfig(RuntimeConfig config) {
-    return new QemuHypervisor(config.qemuPath(), config.virtiofsd());
+    return new QemuHypervisor(config.qemuPath(), config.virtiofsd(), config.templates());
   }
 }

@@ -169,6 +169,14 @@ public final class Sandbox implements AutoCloseable {
       long answered = System.nanoTime();
       timeline.markAt(Timeline.AGENT_READY, answered);
       timeline.markGuest(health, answered);
+      if (vm.restoredFromTemplate()) {
+        // Before anything runs in it: every VM of a template starts with the template's random
+        // generator state and clock.
+        byte[] entropy = new byte[64];
+        new java.security.SecureRandom().nextBytes(entropy);
+        String bootId = agent.adoptIdentity(entropy, java.time.Instant.now());
+        LOG.log(Level.INFO, "sandbox " + spec.id() + ": own identity adopted, boot_id " + bootId);
+      }
       agent.createSandbox(
           CreateSandboxRequest.newBuilder()
               .setSandboxId(spec.id())

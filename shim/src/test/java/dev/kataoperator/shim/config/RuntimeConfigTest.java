@@ -43,6 +43,7 @@ class RuntimeConfigTest {
     assertEquals(Duration.ofSeconds(20), c.agentShutdownTimeout());
     assertEquals(Duration.ofSeconds(60), c.createContainerTimeout());
     assertEquals(Optional.empty(), c.virtiofsd());
+    assertEquals(Optional.empty(), c.templates(), "VM templates are opt-in");
   }
 
   @Test
@@ -65,6 +66,9 @@ class RuntimeConfigTest {
                 [runtime]
                 debug = true
                 create_container_timeout = 300
+                [factory]
+                enable_template = true
+                template_path = "../templates"
                 """);
     assertEquals(512, c.defaultMemoryMiB());
     assertEquals(2, c.defaultVcpus());
@@ -77,6 +81,7 @@ class RuntimeConfigTest {
     assertEquals(Duration.ofSeconds(3), c.agentShutdownTimeout());
     assertTrue(c.debug());
     assertEquals(Duration.ofSeconds(300), c.createContainerTimeout());
+    assertEquals(Optional.of(Path.of("/opt/kata/share/templates")), c.templates());
   }
 
   /**

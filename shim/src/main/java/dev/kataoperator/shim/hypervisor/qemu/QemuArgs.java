@@ -22,6 +22,8 @@ public final class QemuArgs {
           Accel,
           Cpu,
           Memory,
+          FileMemory,
+          IncomingDeferred,
           Smp,
           Kernel,
           Qmp,
@@ -111,6 +113,41 @@ public final class QemuArgs {
                 props("node", map("memdev", "mem"))));
       }
       return a;
+    }
+  }
+
+  /**
+   * Guest RAM in a file, for VM templates: the template maps it shared (what it writes lands in the
+   * file, which then holds the booted guest's memory); a VM restored from it maps it private, so it
+   * reads the template's pages from the page cache, shared with every VM of that template, and gets
+   * a copy of a page only when it writes one.
+   */
+  public record FileMemory(int mib, Path file, boolean shared) implements Arg {
+    public List<String> args() {
+      return List.of(
+          "-m",
+          mib + "M",
+          "-object",
+          props(
+              "memory-backend-file",
+              map(
+                  "id",
+                  "mem",
+                  "size",
+                  mib + "M",
+                  "mem-path",
+                  file.toString(),
+                  "share",
+                  shared ? "on" : "off")),
+          "-numa",
+          props("node", map("memdev", "mem")));
+    }
+  }
+
+  /** Starts paused, waiting for a migration stream ({@code migrate-incoming} on QMP). */
+  public record IncomingDeferred() implements Arg {
+    public List<String> args() {
+      return List.of("-incoming", "defer");
     }
   }
 

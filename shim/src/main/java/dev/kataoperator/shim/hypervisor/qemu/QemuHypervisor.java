@@ -50,14 +50,24 @@ public final class QemuHypervisor implements Hypervisor {
 
   private final Path qemuBinary;
   private final Optional<Path> virtiofsd;
+  private final Optional<Path> templates;
 
   /**
    * @param qemuBinary qemu-system-x86_64
    * @param virtiofsd the virtiofsd binary, needed only for virtio-fs shares
    */
   public QemuHypervisor(Path qemuBinary, Optional<Path> virtiofsd) {
+    this(qemuBinary, virtiofsd, Optional.empty());
+  }
+
+  /**
+   * @param templates where VM templates are kept, when the runtime class uses them ({@link
+   *     #launch})
+   */
+  public QemuHypervisor(Path qemuBinary, Optional<Path> virtiofsd, Optional<Path> templates) {
     this.qemuBinary = qemuBinary;
     this.virtiofsd = virtiofsd;
+    this.templates = templates;
   }
 
   @Override
@@ -70,6 +80,9 @@ public final class QemuHypervisor implements Hypervisor {
     requireFile(qemuBinary, "QEMU binary", true);
     requireFile(config.kernel(), "guest kernel", false);
     requireFile(config.initrd(), "guest rootfs", false);
+    if (templates.isPresent() && VmTemplates.fits(config)) {
+      return new VmTemplates(templates.get(), this).launch(config);
+    }
     List<Process> helpers = new ArrayList<>();
     GuestConsole console = null;
     try {
@@ -128,6 +141,10 @@ public final class QemuHypervisor implements Hypervisor {
   static final String TCG_VHOST_USER_KERNEL_PARAM = "init_on_alloc=1";
 
   private List<QemuArgs.Arg> baseArgs(VmConfig config, boolean sharedMemory) {
+    return baseArgs(config, sharedMemory, new QemuArgs.Memory(config.memoryMiB(), sharedMemory));
+  }
+
+  private List<QemuArgs.Arg> baseArgs(VmConfig config, boolean sharedMemory, QemuArgs.Arg memory) {
     var params = new ArrayList<>(BASE_KERNEL_PARAMS);
     boolean kvm = config.accel() == Accelerator.KVM;
     if (sharedMemory && !kvm) {
@@ -145,7 +162,7 @@ public final class QemuHypervisor implements Hypervisor {
         kvm ? QemuArgs.Accel.kvm() : QemuArgs.Accel.tcg(),
         // -cpu host needs real KVM; under TCG "max" gives the guest every feature QEMU emulates.
         new QemuArgs.Cpu(kvm ? "host" : "max"),
-        new QemuArgs.Memory(config.memoryMiB(), sharedMemory),
+        memory,
         new QemuArgs.Smp(config.vcpus()),
         new QemuArgs.Kernel(config.kernel(), config.initrd(), String.join(" ", params)),
         new QemuArgs.Qmp(config.runDir().resolve("qmp.sock")),
@@ -153,6 +170,27 @@ public final class QemuHypervisor implements Hypervisor {
         new QemuArgs.Rng(),
         new QemuArgs.FreePageReporting(),
         new QemuArgs.VirtioSerialPort(AGENT_PORT, config.runDir().resolve("agent.sock")));
+  }
+
+  /**
+   * QEMU's command line for a VM of {@code config} whose RAM is {@code memory} (VM templates: the
+   * template and every VM restored from it must have the same devices), 9p shares only.
+   */
+  List<String> commandLine(VmConfig config, QemuArgs.Arg memory, List<QemuArgs.Arg> extra) {
+    List<QemuArgs.Arg> args = new ArrayList<>(baseArgs(config, false, memory));
+    for (var share : config.sharedDirs()) {
+      args.add(new QemuArgs.NinePShare(share.tag(), share.hostPath(), share.readOnly()));
+    }
+    args.addAll(extra);
+    return Spawner.withOnlyCapabilities(QEMU_CAPABILITIES, QemuArgs.commandLine(qemuBinary, args));
+  }
+
+  Path qemuBinary() {
+    return qemuBinary;
+  }
+
+  static Duration startTimeout() {
+    return START_TIMEOUT;
   }
 
   private Path virtiofsdBinary() {

@@ -24,6 +24,7 @@ final class QemuVm implements Vm {
   private final Qmp qmp;
   private final GuestConsole console;
   private final CompletableFuture<Integer> exited;
+  private volatile boolean restored;
 
   private QemuVm(Process qemu, List<Process> helpers, Path runDir, Qmp qmp, GuestConsole console) {
     this.qemu = qemu;
@@ -97,6 +98,76 @@ final class QemuVm implements Vm {
     } catch (IOException e) {
       return "(no log: " + e.getMessage() + ")";
     }
+  }
+
+  /** Saving or loading a template's few hundred KiB of device state: generous under load. */
+  private static final Duration MIGRATION_TIMEOUT = Duration.ofSeconds(60);
+
+  /**
+   * Pauses the guest and saves its device state to {@code state}. Its RAM is not written: with
+   * {@code x-ignore-shared} QEMU leaves the shared memory file, which already holds it, alone.
+   */
+  void saveTo(Path state) throws IOException {
+    qmp.execute("stop", Map.of());
+    ignoreSharedMemory();
+    qmp.execute("migrate", Map.of("uri", "file:" + state));
+    awaitStatus(
+        "query-migrate",
+        r -> r.path("status").asText(),
+        s -> s.equals("completed") || s.equals("failed") || s.equals("cancelled"),
+        "completed");
+  }
+
+  /**
+   * Loads the device state {@link #saveTo} saved (the RAM is the template's file, mapped private)
+   * and runs the guest.
+   */
+  void restoreFrom(Path state) throws IOException {
+    ignoreSharedMemory();
+    qmp.execute("migrate-incoming", Map.of("uri", "file:" + state));
+    awaitStatus(
+        "query-status", r -> r.path("status").asText(), s -> !s.equals("inmigrate"), "paused");
+    qmp.execute("cont", Map.of());
+    restored = true;
+  }
+
+  private void ignoreSharedMemory() throws IOException {
+    qmp.execute(
+        "migrate-set-capabilities",
+        Map.of("capabilities", List.of(Map.of("capability", "x-ignore-shared", "state", true))));
+  }
+
+  private void awaitStatus(
+      String query,
+      java.util.function.Function<com.fasterxml.jackson.databind.JsonNode, String> status,
+      java.util.function.Predicate<String> done,
+      String wanted)
+      throws IOException {
+    long deadline = System.nanoTime() + MIGRATION_TIMEOUT.toNanos();
+    while (true) {
+      String s = status.apply(qmp.execute(query, Map.of()));
+      if (done.test(s)) {
+        if (!s.equals(wanted)) {
+          throw new HypervisorException(query + " ended " + s + ", not " + wanted);
+        }
+        return;
+      }
+      if (!qemu.isAlive() || System.nanoTime() > deadline) {
+        throw new HypervisorException(
+            query + " still " + s + " after " + MIGRATION_TIMEOUT.toSeconds() + " s");
+      }
+      try {
+        Thread.sleep(5);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new HypervisorException("interrupted waiting for " + query, e);
+      }
+    }
+  }
+
+  @Override
+  public boolean restoredFromTemplate() {
+    return restored;
   }
 
   @Override

@@ -66,6 +66,25 @@ class QemuArgsTest {
   }
 
   @Test
+  void aTemplatesMemoryIsItsFileSharedAndARestoredVmMapsItPrivate() {
+    assertEquals(
+        List.of(
+            "-m",
+            "256M",
+            "-object",
+            "memory-backend-file,id=mem,size=256M,mem-path=/t/memory,share=on",
+            "-numa",
+            "node,memdev=mem"),
+        new QemuArgs.FileMemory(256, Path.of("/t/memory"), true).args());
+    assertTrue(
+        new QemuArgs.FileMemory(256, Path.of("/t/memory"), false)
+            .args()
+            .get(3)
+            .endsWith("share=off"));
+    assertEquals(List.of("-incoming", "defer"), new QemuArgs.IncomingDeferred().args());
+  }
+
+  @Test
   void theTcgTranslationCacheIsCappedKvmHasNone() {
     assertEquals(List.of("-accel", "tcg,tb-size=32"), QemuArgs.Accel.tcg().args());
     assertEquals(List.of("-accel", "kvm"), QemuArgs.Accel.kvm().args());
