@@ -3,6 +3,7 @@ package dev.kataoperator.e2e;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.kataoperator.e2e.Measure.Stats;
+import dev.kataoperator.shim.sandbox.RunDirs;
 import dev.kataoperator.testsupport.Containerd;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -32,6 +33,10 @@ class DensityBenchmarkTest {
   static final int ALONE_RUNS = Integer.getInteger("bench.density.alone", 3);
   static final long IDLE_WINDOW_S = Long.getLong("bench.density.window", 30);
   static final long SETTLE_S = Long.getLong("bench.density.settle", 10);
+
+  /** {@code -Dbench.density.templates=true}: the pods' VMs are restored from a VM template. */
+  static final boolean TEMPLATES = Boolean.getBoolean("bench.density.templates");
+
   static final long TICKS_PER_S = 100; // USER_HZ, what /proc reports CPU time in
 
   @TempDir Path tmp;
@@ -98,9 +103,10 @@ class DensityBenchmarkTest {
             String.format(
                 Locale.ROOT,
                 "Density on %d cores: %d kata pods of busybox `sleep`, containerd 2.2, 256 MiB"
-                    + " guests; idle window %d s, %d s after the last start",
+                    + " guests%s; idle window %d s, %d s after the last start",
                 cores,
                 n,
+                TEMPLATES ? " restored from a VM template" : "",
                 IDLE_WINDOW_S,
                 SETTLE_S));
         report.add("");
@@ -262,12 +268,18 @@ class DensityBenchmarkTest {
     Path bench = Repo.guestDir().resolve("kata-qemu-bench.toml");
     long boot = Math.max(30, PODS * 5L);
     long create = Math.max(60, PODS * 5L);
-    Files.writeString(
-        bench,
+    String text =
         Files.readString(dev)
             .replaceAll("(?m)^boot_timeout = .*$", "boot_timeout = " + boot)
             .replaceAll(
-                "(?m)^create_container_timeout = .*$", "create_container_timeout = " + create));
+                "(?m)^create_container_timeout = .*$", "create_container_timeout = " + create);
+    if (TEMPLATES) {
+      // A fresh template for the run: its first pod builds it (in the "alone" runs).
+      Path templates = Repo.root().resolve("build/bench/templates");
+      RunDirs.deleteQuietly(templates);
+      text += "\n[factory]\nenable_template = true\ntemplate_path = \"" + templates + "\"\n";
+    }
+    Files.writeString(bench, text);
     return bench;
   }
 

@@ -168,8 +168,10 @@ public final class Sandbox implements AutoCloseable {
       HealthResponse health = waitForAgent(vm, agent, config.agentBootTimeout());
       long answered = System.nanoTime();
       timeline.markAt(Timeline.AGENT_READY, answered);
-      timeline.markGuest(health, answered);
-      if (vm.restoredFromTemplate()) {
+      if (!vm.restoredFromTemplate()) {
+        // A booted guest's own timeline; a restored one's would be its template's boot.
+        timeline.markGuest(health, answered);
+      } else {
         // Before anything runs in it: every VM of a template starts with the template's random
         // generator state and clock.
         byte[] entropy = new byte[64];
