@@ -18,8 +18,9 @@ import java.util.logging.Logger;
  * The shim server's log. The shim logs through {@link System.Logger} everywhere; this configures
  * its backend (java.util.logging, the JDK's default) to write logrus-style lines to the {@code log}
  * FIFO containerd creates in the bundle (containerd copies it into its own log, as for its Go
- * shims). The FIFO is opened on a background thread (it blocks until containerd reads it); records
- * before that, or when there is no FIFO, go nowhere.
+ * shims). The FIFO is opened on a background thread (it blocks until containerd reads it), and
+ * again after containerd restarted; records logged while nobody reads, or when there is no FIFO, go
+ * nowhere.
  */
 public final class ShimLog {
   private ShimLog() {}
@@ -28,23 +29,15 @@ public final class ShimLog {
     LogManager.getLogManager().reset();
     Logger root = Logger.getLogger("");
     root.setLevel(debug ? Level.FINE : Level.INFO);
-    FifoHandler handler = new FifoHandler();
-    handler.setLevel(debug ? Level.FINE : Level.INFO);
-    root.addHandler(handler);
-    if (Files.exists(fifo)) {
-      // A platform thread: opening a FIFO blocks in the kernel (it would pin a virtual thread).
-      Thread.ofPlatform()
-          .daemon()
-          .name("shim-log-open")
-          .start(
-              () -> {
-                try {
-                  handler.out = Files.newOutputStream(fifo, StandardOpenOption.WRITE);
-                } catch (IOException e) {
-                  // no log then
-                }
-              });
-    }
+    root.addHandler(fifoHandler(fifo, debug ? Level.FINE : Level.INFO));
+  }
+
+  /** A handler writing to {@code fifo}, opened in the background and again whenever it broke. */
+  static FifoHandler fifoHandler(Path fifo, Level level) {
+    FifoHandler handler = new FifoHandler(fifo);
+    handler.setLevel(level);
+    handler.open();
+    return handler;
   }
 
   /** containerd parses its shims' lines as logrus entries: its level names, not JUL's. */
@@ -62,10 +55,14 @@ public final class ShimLog {
     return v >= Level.FINE.intValue() ? "debug" : "trace";
   }
 
-  private static final class FifoHandler extends Handler {
-    volatile OutputStream out;
+  static final class FifoHandler extends Handler {
+    private final Path fifo;
+    private final java.util.concurrent.atomic.AtomicBoolean opening =
+        new java.util.concurrent.atomic.AtomicBoolean();
+    private volatile OutputStream out;
 
-    FifoHandler() {
+    FifoHandler(Path fifo) {
+      this.fifo = fifo;
       setFormatter(
           new Formatter() {
             @Override
@@ -89,6 +86,35 @@ public final class ShimLog {
           });
     }
 
+    /**
+     * Opens the FIFO on a background thread: opening blocks until containerd reads it, at start and
+     * after containerd restarted (it opens its shims' log FIFOs again when it is back). Records
+     * logged meanwhile are dropped: the shim never waits for its log.
+     */
+    void open() {
+      if (!Files.exists(fifo) || !opening.compareAndSet(false, true)) {
+        return;
+      }
+      // A platform thread: opening a FIFO blocks in the kernel, for as long as containerd is away.
+      Thread.ofPlatform()
+          .daemon()
+          .name("shim-log-open")
+          .start(
+              () -> {
+                try {
+                  out = Files.newOutputStream(fifo, StandardOpenOption.WRITE);
+                } catch (IOException e) {
+                  // no log then
+                } finally {
+                  opening.set(false);
+                }
+              });
+    }
+
+    boolean connected() {
+      return out != null;
+    }
+
     @Override
     public synchronized void publish(LogRecord record) {
       OutputStream o = out;
@@ -99,7 +125,14 @@ public final class ShimLog {
         o.write(getFormatter().format(record).getBytes(StandardCharsets.UTF_8));
         o.flush();
       } catch (IOException e) {
+        // containerd's reader is gone (it is restarting): wait for the next one.
         out = null;
+        try {
+          o.close();
+        } catch (IOException ignored) {
+          // broken already
+        }
+        open();
       }
     }
 
