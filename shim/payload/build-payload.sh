@@ -29,7 +29,9 @@ install -m 0644 "$here/shim.jvm-options" "$v/$KATA_LIB_DIR/$KATA_JVM_OPTIONS"
 install -m 0755 "$here/containerd-shim-kata-qemu-v2" "$v/$KATA_BIN_DIR/"
 install -m 0644 "$here/shim-launch.sh" "$v/$KATA_LIB_DIR/shim-launch.sh"
 
-# QEMU with the libraries it links and the firmware a pc machine boots with.
+# QEMU with the libraries it links and the firmware a pc machine boots with; never one without
+# the 9p fix for CVE-2023-2861.
+bash "$here/check-qemu.sh" /usr/bin/qemu-system-x86_64
 install -m 0755 /usr/bin/qemu-system-x86_64 "$q/libexec/"
 ldd /usr/bin/qemu-system-x86_64 | awk '/=> \//{print $3}' | while read -r lib; do
   case "$(basename "$lib")" in libc.so.*|libm.so.*|ld-linux*|libpthread.so.*|libdl.so.*|librt.so.*) continue;; esac

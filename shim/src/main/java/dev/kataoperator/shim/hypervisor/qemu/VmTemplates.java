@@ -4,7 +4,6 @@ import dev.kataoperator.shim.hypervisor.HypervisorException;
 import dev.kataoperator.shim.hypervisor.Vm;
 import dev.kataoperator.shim.hypervisor.VmConfig;
 import dev.kataoperator.shim.hypervisor.VmConfig.ShareKind;
-import dev.kataoperator.shim.sandbox.RunDirs;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
 import java.nio.channels.FileChannel;
@@ -121,7 +120,7 @@ final class VmTemplates {
   private void build(VmConfig config, Path dir) throws IOException {
     long t0 = System.nanoTime();
     Path boot = dir.resolve("boot");
-    RunDirs.deleteQuietly(boot);
+    deleteTree(boot);
     Files.createDirectories(boot.resolve("share"));
     VmConfig template = templateConfig(config, boot);
     GuestConsole console = GuestConsole.listen(boot.resolve(QemuHypervisor.CONSOLE_SOCKET));
@@ -163,7 +162,21 @@ final class VmTemplates {
       } else {
         console.close();
       }
-      RunDirs.deleteQuietly(boot);
+      deleteTree(boot);
+    }
+  }
+
+  /** Removes the template's boot directory (sockets, QEMU's log, the empty share). */
+  private static void deleteTree(Path dir) {
+    if (!Files.exists(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+      return;
+    }
+    try (var paths = Files.walk(dir)) {
+      for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
+    } catch (IOException | java.io.UncheckedIOException e) {
+      LOG.log(Level.WARNING, "cannot remove " + dir + ": " + e.getMessage());
     }
   }
 
