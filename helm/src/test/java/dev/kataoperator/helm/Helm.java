@@ -41,9 +41,9 @@ final class Helm {
     cmd.addAll(args);
     Path out = Files.createTempFile("helm", ".out");
     Path err = Files.createTempFile("helm", ".err");
+    // helm keeps its caches and config out of the user's home, in a directory of this call's.
+    Path home = Files.createTempDirectory("helm-home");
     try {
-      // helm keeps its caches and config out of the user's home.
-      Path home = Files.createTempDirectory("helm-home");
       var pb = new ProcessBuilder(cmd).redirectOutput(out.toFile()).redirectError(err.toFile());
       pb.environment().put("HELM_CACHE_HOME", home.resolve("cache").toString());
       pb.environment().put("HELM_CONFIG_HOME", home.resolve("config").toString());
@@ -60,6 +60,11 @@ final class Helm {
     } finally {
       Files.deleteIfExists(out);
       Files.deleteIfExists(err);
+      try (var paths = Files.walk(home)) {
+        for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+          Files.deleteIfExists(p);
+        }
+      }
     }
   }
 
