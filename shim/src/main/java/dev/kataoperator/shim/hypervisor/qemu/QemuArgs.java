@@ -103,16 +103,9 @@ public final class QemuArgs {
    */
   public record Memory(int mib, boolean sharedBackend) implements Arg {
     public List<String> args() {
-      var a = new ArrayList<>(List.of("-m", mib + "M"));
-      if (sharedBackend) {
-        a.addAll(
-            List.of(
-                "-object",
-                props("memory-backend-memfd", map("id", "mem", "size", mib + "M", "share", "on")),
-                "-numa",
-                props("node", map("memdev", "mem"))));
-      }
-      return a;
+      return sharedBackend
+          ? backedMemory(mib, "memory-backend-memfd", map("share", "on"))
+          : List.of("-m", mib + "M");
     }
   }
 
@@ -124,24 +117,24 @@ public final class QemuArgs {
    */
   public record FileMemory(int mib, Path file, boolean shared) implements Arg {
     public List<String> args() {
-      return List.of(
-          "-m",
-          mib + "M",
-          "-object",
-          props(
-              "memory-backend-file",
-              map(
-                  "id",
-                  "mem",
-                  "size",
-                  mib + "M",
-                  "mem-path",
-                  file.toString(),
-                  "share",
-                  shared ? "on" : "off")),
-          "-numa",
-          props("node", map("memdev", "mem")));
+      return backedMemory(
+          mib,
+          "memory-backend-file",
+          map("mem-path", file.toString(), "share", shared ? "on" : "off"));
     }
+  }
+
+  /** {@code mib} of guest RAM from a memory backend object of {@code type} with {@code props}. */
+  private static List<String> backedMemory(int mib, String type, Map<String, String> props) {
+    var backend = map("id", "mem", "size", mib + "M");
+    backend.putAll(props);
+    return List.of(
+        "-m",
+        mib + "M",
+        "-object",
+        props(type, backend),
+        "-numa",
+        props("node", map("memdev", "mem")));
   }
 
   /** Starts paused, waiting for a migration stream ({@code migrate-incoming} on QMP). */
